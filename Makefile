@@ -1,0 +1,19 @@
+.PHONY: setup run test lint format
+
+setup:
+	scripts/bootstrap.sh
+
+run:
+	scripts/run-local.sh
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+test: lint
+	.venv/bin/python -m pytest
+
+format: setup
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .

@@ -1,0 +1,1 @@
+"""Settings, gunicorn and RQ worker configuration for recbridge."""

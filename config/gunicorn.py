@@ -1,0 +1,26 @@
+"""gunicorn settings for the ``web`` process (the bind address comes from the Procfile)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from typing import Any
+
+from config.settings import SettingsError, load_settings
+
+workers = max(2, multiprocessing.cpu_count())
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 20
+keepalive = 15
+accesslog = None
+errorlog = "-"
+
+
+def on_starting(server: Any) -> None:
+    """Refuse to start, in one line naming the variable, when a setting is wrong."""
+    try:
+        load_settings().require_web()
+    except SettingsError as exc:
+        sys.stderr.write(f"recbridge: cannot start: {exc}\n")
+        sys.exit(1)

@@ -1,0 +1,63 @@
+"""Structured JSON logs, one line per event, with every configured secret redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+# Attributes every LogRecord has; anything else came from ``extra=`` and is logged as a field.
+_RECORD_FIELDS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+REDACTED = "[redacted]"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for name, value in record.__dict__.items():
+            if name not in _RECORD_FIELDS and not name.startswith("_"):
+                line[name] = value
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(line, default=str).decode()
+
+
+class RedactingFormatter(logging.Formatter):
+    """Wraps a formatter and replaces any secret value in its output."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        # Longest first so a secret containing another is replaced whole.
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self._inner.format(record)
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+_HANDLER_NAME = "recbridge-json"
+
+
+def configure_logging(level: str, secrets: Iterable[str]) -> None:
+    """Send every log line of this process, as JSON and redacted, to stdout."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(RedactingFormatter(JsonFormatter(), secrets))
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,283 @@
+"""One typed settings object, built from the environment.
+
+This is the only module that reads ``os.environ``; everything else takes a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlparse
+
+T = TypeVar("T")
+
+# Agora's fileNamePrefix rules (agora-reference §4.4): letters and digits per segment,
+# at most 128 characters including the slashes.
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9]+$")
+_PREFIX_MAX_LEN = 128
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Secret:
+    """A secret value that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    ncs_secrets: tuple[Secret, ...] = ()
+    ncs_max_skew_s: int = 300
+    ncs_dedupe_ttl_s: int = 7 * 24 * 3600
+    agora_app_id: str | None = None
+    agora_customer_id: str | None = None
+    agora_customer_secret: Secret | None = None
+    agora_app_certificate: Secret | None = None
+    agora_api_base: str = "https://api.agora.io"
+    agora_recording_mode: str = "individual"
+    agora_channel_type: int = 0
+    agora_resource_expired_hour: int = 72
+    agora_qps: int = 10
+    storage_vendor: int | None = None
+    storage_region: int | None = None
+    storage_bucket: str | None = None
+    storage_access_key: Secret | None = None
+    storage_secret_key: Secret | None = None
+    storage_file_prefix: tuple[str, ...] = ()
+    ops_api_token: Secret | None = None
+    recording_max_idle_time: int = 300
+    recording_max_restarts: int = 3
+    recorder_token_ttl_s: int = 24 * 3600
+    auto_record_channels: str = ""
+    session_retention_s: int = 30 * 24 * 3600
+    job_failure_ttl_s: int = 7 * 24 * 3600
+    dead_letter_retention_s: int = 14 * 24 * 3600
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        settings = cls(
+            redis_url=reader.get("REDIS_URL", cls.redis_url, _redis_url),
+            ncs_secrets=reader.get("AGORA_NCS_SECRET", (), _secret_list),
+            ncs_max_skew_s=reader.get("NCS_MAX_SKEW_S", cls.ncs_max_skew_s, _positive_int),
+            ncs_dedupe_ttl_s=reader.get("NCS_DEDUPE_TTL_S", cls.ncs_dedupe_ttl_s, _positive_int),
+            agora_app_id=reader.get("AGORA_APP_ID", None, _text),
+            agora_customer_id=reader.get("AGORA_CUSTOMER_ID", None, _text),
+            agora_customer_secret=reader.get("AGORA_CUSTOMER_SECRET", None, Secret),
+            agora_app_certificate=reader.get("AGORA_APP_CERTIFICATE", None, Secret),
+            agora_api_base=reader.get("AGORA_API_BASE", cls.agora_api_base, _http_url),
+            agora_recording_mode=reader.get(
+                "AGORA_RECORDING_MODE", cls.agora_recording_mode, _one_of("individual", "raw")
+            ),
+            agora_channel_type=reader.get("AGORA_CHANNEL_TYPE", 0, _one_of_int(0, 1)),
+            agora_resource_expired_hour=reader.get(
+                "AGORA_RESOURCE_EXPIRED_HOUR", 72, _int_between(1, 720)
+            ),
+            agora_qps=reader.get("AGORA_QPS", cls.agora_qps, _positive_int),
+            storage_vendor=reader.get("STORAGE_VENDOR", None, _non_negative_int),
+            storage_region=reader.get("STORAGE_REGION", None, _non_negative_int),
+            storage_bucket=reader.get("STORAGE_BUCKET", None, _text),
+            storage_access_key=reader.get("STORAGE_ACCESS_KEY", None, Secret),
+            storage_secret_key=reader.get("STORAGE_SECRET_KEY", None, Secret),
+            storage_file_prefix=reader.get("STORAGE_FILE_PREFIX", (), _file_prefix),
+            ops_api_token=reader.get("OPS_API_TOKEN", None, Secret),
+            recording_max_idle_time=reader.get(
+                "RECORDING_MAX_IDLE_TIME", 300, _int_between(5, 2_592_000)
+            ),
+            recording_max_restarts=reader.get("RECORDING_MAX_RESTARTS", 3, _non_negative_int),
+            recorder_token_ttl_s=reader.get("RECORDER_TOKEN_TTL_S", 24 * 3600, _positive_int),
+            auto_record_channels=reader.get("AUTO_RECORD_CHANNELS", "", str.strip),
+            session_retention_s=reader.get(
+                "SESSION_RETENTION_DAYS", 30 * 24 * 3600, _days_to_seconds
+            ),
+            job_failure_ttl_s=reader.get("JOB_FAILURE_TTL_S", 7 * 24 * 3600, _positive_int),
+            dead_letter_retention_s=reader.get(
+                "DEAD_LETTER_RETENTION_DAYS", 14 * 24 * 3600, _days_to_seconds
+            ),
+            log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
+        )
+        reader.raise_errors()
+        return settings
+
+    def require_web(self) -> Settings:
+        """The web process refuses to start without an NCS secret."""
+        if not self.ncs_secrets:
+            raise SettingsError("AGORA_NCS_SECRET: required; set the NCS secret from Agora Console")
+        return self
+
+    @property
+    def recording_enabled(self) -> bool:
+        return bool(self.agora_app_id)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret in clear, for the log redaction filter."""
+        values: list[str] = [s.reveal() for s in self.ncs_secrets]
+        for secret in (
+            self.agora_customer_secret,
+            self.agora_app_certificate,
+            self.storage_access_key,
+            self.storage_secret_key,
+            self.ops_api_token,
+        ):
+            if secret is not None:
+                values.append(secret.reveal())
+        return tuple(v for v in values if v)
+
+
+class _Reader:
+    """Reads variables, collecting every error so one run names them all."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._errors: list[str] = []
+
+    def get(self, name: str, default: T, parse: Callable[[str], T]) -> T:
+        raw = self._env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return parse(raw.strip())
+        except (ValueError, TypeError) as exc:
+            self._errors.append(f"{name}: {exc}")
+            return default
+
+    def raise_errors(self) -> None:
+        if self._errors:
+            raise SettingsError("; ".join(self._errors))
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw, 10)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {raw!r}") from None
+
+
+def _positive_int(raw: str) -> int:
+    value = _int(raw)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise ValueError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = _int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"expected an integer from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
+    return parse
+
+
+def _one_of_int(*choices: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = _int(raw)
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(map(str, choices))}, got {value}")
+        return value
+
+    return parse
+
+
+def _days_to_seconds(raw: str) -> int:
+    return _positive_int(raw) * 24 * 3600
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError(f"expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {raw!r}")
+    return level
+
+
+def _redis_url(raw: str) -> str:
+    parsed = urlparse(raw)
+    if parsed.scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    if parsed.scheme != "unix" and not parsed.hostname:
+        raise ValueError("the URL names no host")
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ValueError("the URL has an invalid port") from None
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    parsed = urlparse(raw)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ValueError("expected an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def _secret_list(raw: str) -> tuple[Secret, ...]:
+    secrets = tuple(Secret(part.strip()) for part in raw.split(",") if part.strip())
+    if not secrets:
+        raise ValueError("no secret given")
+    return secrets
+
+
+def _file_prefix(raw: str) -> tuple[str, ...]:
+    segments = tuple(raw.strip("/").split("/")) if raw.strip("/") else ()
+    for segment in segments:
+        if not _PREFIX_SEGMENT.match(segment):
+            raise ValueError(
+                f"segment {segment!r} may only hold letters and digits "
+                "(Agora's fileNamePrefix rule)"
+            )
+    if len("/".join(segments)) > _PREFIX_MAX_LEN:
+        raise ValueError(f"longer than {_PREFIX_MAX_LEN} characters")
+    return segments
+
+
+def load_settings() -> Settings:
+    """Settings of this process, from its environment."""
+    return Settings.from_env()

@@ -1,0 +1,168 @@
+from typing import Any
+
+import pytest
+
+from tests.support.ncs import (
+    INVALID_DETAILS,
+    VALID_CHANNEL_PAYLOADS,
+    VALID_DETAILS,
+    channel_event,
+    encode,
+    recording_event,
+)
+from webhook.events import InvalidEvent, parse_event
+from webhook.schemas import RECORDING_DETAILS
+
+
+def test_every_documented_recording_event_has_a_schema_and_examples() -> None:
+    documented = {
+        1,
+        2,
+        3,
+        4,
+        11,
+        12,
+        30,
+        31,
+        32,
+        33,
+        40,
+        41,
+        42,
+        43,
+        44,
+        45,
+        60,
+        61,
+        70,
+        71,
+        72,
+        73,
+        80,
+        81,
+        90,
+        100,
+        1001,
+    }
+    assert set(RECORDING_DETAILS) == documented == set(VALID_DETAILS) == set(INVALID_DETAILS)
+
+
+@pytest.mark.parametrize("event_type", sorted(VALID_DETAILS))
+def test_valid_recording_event(event_type: int) -> None:
+    event = parse_event(encode(recording_event(event_type, sid="abc", sequence=3)))
+    assert (event.stream, event.known, event.event_type) == ("s:abc", True, event_type)
+
+
+@pytest.mark.parametrize("event_type", sorted(INVALID_DETAILS))
+def test_invalid_recording_event_names_the_field(event_type: int) -> None:
+    field, value = INVALID_DETAILS[event_type]
+    details = {**VALID_DETAILS[event_type], field: value}
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(encode(recording_event(event_type, details=details)))
+    assert field in info.value.fields["payload"]["details"]
+
+
+@pytest.mark.parametrize("event_type", sorted(VALID_CHANNEL_PAYLOADS))
+def test_valid_channel_event(event_type: int) -> None:
+    event = parse_event(encode(channel_event(event_type)))
+    assert (event.stream, event.known) == ("c:room", True)
+
+
+@pytest.mark.parametrize("event_type", sorted(VALID_CHANNEL_PAYLOADS))
+def test_invalid_channel_event_names_the_field(event_type: int) -> None:
+    body = channel_event(event_type)
+    body["payload"]["channelName"] = 42
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(encode(body))
+    assert "channelName" in info.value.fields["payload"]
+
+
+def test_rtc_uid_must_be_a_number_while_recording_uid_is_a_string() -> None:
+    with pytest.raises(InvalidEvent):
+        parse_event(encode(channel_event(103, uid="12121212")))
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(encode(recording_event(40, uid=1001)))  # type: ignore[arg-type]
+    assert "uid" in info.value.fields["payload"]
+
+
+def test_documented_variants_are_accepted() -> None:
+    both_casings = [
+        {**VALID_DETAILS[43], "UtcMs": 1},
+        {"msgName": "x", "streamUid": "1", "state": 1, "utcMs": 1},
+    ]
+    for details in both_casings:
+        parse_event(encode(recording_event(43, details=details)))
+    legacy = recording_event(40)
+    legacy["eventMs"] = 1560408533119  # legacy field, still in Agora's signature vector
+    parse_event(encode(legacy))
+
+
+def test_unknown_fields_are_kept() -> None:
+    body = recording_event(40)
+    body["futureField"] = {"x": 1}
+    body["payload"]["details"]["newThing"] = [1, 2]
+    event = parse_event(encode(body))
+    assert event.body["futureField"] == {"x": 1}
+    assert event.body["payload"]["details"]["newThing"] == [1, 2]
+
+
+def test_unknown_type_or_product_is_accepted_but_not_known() -> None:
+    unknown_type = recording_event(40, sid="s9")
+    unknown_type["eventType"] = 13
+    unknown_type["payload"]["details"] = "not even an object"
+    event = parse_event(encode(unknown_type))
+    assert (event.known, event.stream) == (False, "s:s9")
+    other_product: dict[str, Any] = {
+        "noticeId": "n",
+        "productId": 5,
+        "eventType": 1,
+        "notifyMs": 1,
+        "payload": {},
+    }
+    event = parse_event(encode(other_product))
+    assert (event.known, event.stream) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda b: b.pop("noticeId"), "noticeId"),
+        (lambda b: b.update(noticeId=""), "noticeId"),
+        (lambda b: b.update(productId="3"), "productId"),
+        (lambda b: b.update(eventType=40.0), "eventType"),
+        (lambda b: b.update(notifyMs=-1), "notifyMs"),
+        (lambda b: b.update(payload=[1]), "payload"),
+    ],
+)
+def test_envelope_is_strict(mutate: Any, field: str) -> None:
+    body = recording_event(40)
+    mutate(body)
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(encode(body))
+    assert field in info.value.fields
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"[]", "JSON object"),
+        (b"\xff\xfe{}", "UTF-8"),
+        (b"{" * 2000, "JSON"),
+        (b"", "JSON"),
+    ],
+)
+def test_bodies_that_are_not_json_objects(raw: bytes, message: str) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(raw)
+    assert message in info.value.fields["_body"][0]
+
+
+def test_huge_numbers_are_refused_by_field() -> None:
+    body = recording_event(40)
+    raw = encode(body).replace(b'"sequence":0', b'"sequence":1' + b"9" * 40)
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(raw)
+    assert "sequence" in info.value.fields["payload"]
+    raw = encode(body).replace(b'"sequence":0', b'"sequence":1e400')
+    with pytest.raises(InvalidEvent):
+        parse_event(raw)

@@ -1,0 +1,32 @@
+"""The Flask app: NCS endpoint, ops API, health and metrics."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from config.logging import configure_logging
+from config.settings import Settings, load_settings
+from webhook.context import AppState
+from webhook.errors import register_error_handlers
+from webhook.health import health_bp
+from webhook.ncs import MAX_BODY_BYTES, ncs_bp
+from workers.queues import events_queue
+from workers.redis_conn import connect
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = (settings or load_settings()).require_web()
+    configure_logging(settings.log_level, settings.secret_values())
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1  # see ncs._read_body
+    connection = connect(settings)
+    app.extensions["recbridge"] = AppState(
+        settings=settings,
+        redis=connection,
+        events_queue=events_queue(connection),
+        ncs_secrets=tuple(s.reveal() for s in settings.ncs_secrets),
+    )
+    register_error_handlers(app)
+    app.register_blueprint(ncs_bp)
+    app.register_blueprint(health_bp)
+    return app

@@ -1,0 +1,114 @@
+"""Turn a verified raw body into a validated NCS event, or say exactly what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from webhook.schemas import CHANNEL_PAYLOADS, ENVELOPE, RECORDING_DETAILS, RECORDING_PAYLOAD
+
+PRODUCT_RTC = 1
+PRODUCT_CLOUD_RECORDING = 3
+
+
+class InvalidEvent(ValueError):
+    """The body is not an acceptable NCS event; ``fields`` says which parts failed."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        super().__init__("invalid event")
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class Event:
+    """A validated callback: the original JSON object plus what routing needs."""
+
+    notice_id: str
+    product_id: int
+    event_type: int
+    notify_ms: int
+    stream: str | None  # whose inbox it joins: "s:<sid>", "c:<channel>", or None
+    known: bool  # a product and event type whose schema was checked
+    body: dict[str, Any]
+
+    @property
+    def sid(self) -> str | None:
+        return self.stream[2:] if self.stream and self.stream.startswith("s:") else None
+
+    @property
+    def cname(self) -> str | None:
+        payload = self.body["payload"]
+        name = payload.get("cname", payload.get("channelName"))
+        return name if isinstance(name, str) else None
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode ``raw`` strictly: UTF-8, at most 1024 levels deep, integers within 64 bits."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if _is_invalid_utf8(raw):
+            raise InvalidEvent({"_body": ["Body is not valid UTF-8."]}) from None
+        raise InvalidEvent({"_body": [f"Body is not valid JSON: {exc}"]}) from None
+
+
+def _is_invalid_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def parse_event(raw: bytes) -> Event:
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise InvalidEvent({"_body": ["Body must be a JSON object."]})
+    errors = ENVELOPE.validate(body)
+    if errors:
+        raise InvalidEvent(errors)
+    payload: dict[str, Any] = body["payload"]
+    product, event_type = body["productId"], body["eventType"]
+    if product == PRODUCT_CLOUD_RECORDING:
+        return _recording_event(body, payload, event_type)
+    if product == PRODUCT_RTC and event_type in CHANNEL_PAYLOADS:
+        errors = CHANNEL_PAYLOADS[event_type].validate(payload)
+        if errors:
+            raise InvalidEvent({"payload": errors})
+        return _event(body, "c:" + payload["channelName"], known=True)
+    return _event(body, None, known=False)
+
+
+def _recording_event(body: dict[str, Any], payload: dict[str, Any], event_type: int) -> Event:
+    details_schema = RECORDING_DETAILS.get(event_type)
+    if details_schema is None:
+        # An event type we do not know yet: kept under its session when it names one.
+        sid = payload.get("sid")
+        stream = "s:" + sid if isinstance(sid, str) and sid else None
+        return _event(body, stream, known=False)
+    errors: dict[str, Any] = RECORDING_PAYLOAD.validate(payload)
+    if not errors:
+        details_errors = details_schema.validate(payload["details"])
+        if details_errors:
+            errors = {"details": details_errors}
+    if errors:
+        raise InvalidEvent({"payload": errors})
+    return _event(body, "s:" + payload["sid"], known=True)
+
+
+def _event(body: dict[str, Any], stream: str | None, *, known: bool) -> Event:
+    return Event(
+        notice_id=body["noticeId"],
+        product_id=body["productId"],
+        event_type=body["eventType"],
+        notify_ms=body["notifyMs"],
+        stream=stream,
+        known=known,
+        body=body,
+    )
+
+
+def is_stale(event: Event, now_ms: int, max_skew_s: int) -> bool:
+    return abs(now_ms - event.notify_ms) > max_skew_s * 1000

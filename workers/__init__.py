@@ -1,0 +1,1 @@
+"""RQ jobs: event processing, session lifecycle, recording control, Agora REST client."""

@@ -1,0 +1,93 @@
+"""RTC channel events (productId 1): who is in each channel, newest ``clientSeq`` wins."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import orjson
+from redis import Redis, WatchError
+
+from workers import keys
+from workers.inbox import decode_entry
+from workers.sessions import BATCH, CLEAR_PENDING_IF_EMPTY
+
+log = logging.getLogger("recbridge.channels")
+
+CHANNEL_TTL_S = 7 * 24 * 3600
+JOIN_ROLE = {103: "broadcaster", 105: "audience", 107: "user", 111: "broadcaster", 112: "audience"}
+LEAVE_EVENTS = frozenset({104, 106, 108})
+RECORDER_PLATFORM, RECORDER_CLIENT_TYPE = 6, 10
+
+
+def new_channel(name: str) -> dict[str, Any]:
+    return {"channel": name, "alive": False, "users": {}, "last_ts": 0}
+
+
+def apply_channel_event(channel: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """The channel after ``event``; stale per-user events (lower ``clientSeq``) change nothing."""
+    channel = copy.deepcopy(channel)
+    payload, event_type = event["payload"], event["eventType"]
+    ts = payload.get("ts", 0)
+    if event_type in (101, 102):
+        if ts >= channel["last_ts"]:
+            channel["alive"] = event_type == 101
+            channel["last_ts"] = ts
+            if event_type == 102:
+                channel["users"] = {}
+        return channel
+    uid = str(payload["uid"])
+    user = channel["users"].get(uid)
+    if user is not None and payload["clientSeq"] <= user["client_seq"]:
+        return channel
+    user = dict(user or {})
+    user["client_seq"] = payload["clientSeq"]
+    user["platform"] = payload.get("platform", user.get("platform"))
+    user["client_type"] = payload.get("clientType", user.get("client_type"))
+    user["present"] = event_type not in LEAVE_EVENTS
+    if event_type in JOIN_ROLE:
+        user["role"] = JOIN_ROLE[event_type]
+    channel["users"][uid] = user
+    channel["alive"] = channel["alive"] or user["present"]
+    channel["last_ts"] = max(channel["last_ts"], ts)
+    return channel
+
+
+def is_recorder(payload: dict[str, Any], recorder_uids: set[str]) -> bool:
+    """The cloud recorder's own joins must never trigger a recording (no loops)."""
+    if payload.get("platform") == RECORDER_PLATFORM and payload.get("clientType") == (
+        RECORDER_CLIENT_TYPE
+    ):
+        return True
+    return str(payload.get("uid")) in recorder_uids
+
+
+def drain_channel(connection: Redis, name: str) -> list[dict[str, Any]]:
+    """Apply the channel's inbox; returns the events applied (for recording control)."""
+    stream = "c:" + name
+    inbox, pending, channel_key = keys.inbox(stream), keys.pending(stream), keys.channel(name)
+    clear_pending = connection.register_script(CLEAR_PENDING_IF_EMPTY)
+    applied: list[dict[str, Any]] = []
+    with connection.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(channel_key)  # type: ignore[no-untyped-call]
+                raw = pipe.get(channel_key)
+                channel = orjson.loads(raw) if raw else new_channel(name)
+                raw_entries = pipe.lrange(inbox, 0, BATCH - 1)
+                events = [decode_entry(r)["event"] for r in raw_entries]
+                for event in events:
+                    channel = apply_channel_event(channel, event)
+                pipe.multi()
+                pipe.set(channel_key, orjson.dumps(channel), ex=CHANNEL_TTL_S)
+                if raw_entries:
+                    pipe.ltrim(inbox, len(raw_entries), -1)
+                clear_pending(keys=[inbox, pending], client=pipe)
+                results = pipe.execute()
+            except WatchError:
+                continue
+            applied.extend(events)
+            log.info("channel.drained", extra={"cname": name, "events": len(events)})
+            if results[-1] == 1:
+                return applied

@@ -1,0 +1,97 @@
+"""The per-stream inbox: the one atomic step that acknowledges a callback.
+
+A *stream* is whose events must be applied in order: ``s:<sid>`` for a recording session,
+``c:<channel>`` for RTC channel events. Ingest appends to the stream's inbox and, only when
+no drain is pending for it, enqueues one ``drain`` job; marker, event and job are written in
+a single MULTI/EXEC so no crash can separate them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from redis import Redis, WatchError
+from rq import Queue
+
+from workers import keys
+from workers.queues import DRAIN_TIMEOUT_S, drain_retry
+
+UNROUTED_KEEP = 10_000
+Outcome = Literal["accepted", "duplicate"]
+
+
+@dataclass(frozen=True)
+class Submission:
+    notice_id: str
+    stream: str | None
+    body: dict[str, Any]
+    received_ms: int
+
+
+def encode_entry(sub: Submission) -> bytes:
+    return orjson.dumps({"received_ms": sub.received_ms, "event": sub.body})
+
+
+def decode_entry(raw: bytes | str) -> dict[str, Any]:
+    entry: dict[str, Any] = orjson.loads(raw)
+    return entry
+
+
+def drain_job_id(stream: str) -> str:
+    # Unique per enqueue: a finished drain's job hash must never be reused by the next one.
+    return f"drain-{keys.stream_digest(stream)}-{secrets.token_hex(6)}"
+
+
+def submit(
+    connection: Redis,
+    queue: Queue,
+    sub: Submission,
+    *,
+    dedupe_ttl_s: int,
+    failure_ttl_s: int,
+) -> Outcome:
+    """Store ``sub`` durably exactly once. Raises redis errors when Redis cannot take it."""
+    marker = keys.notice_marker(sub.notice_id)
+    entry = encode_entry(sub)
+    with connection.pipeline() as pipe:
+        while True:
+            try:
+                if sub.stream is None:
+                    pipe.watch(marker)  # type: ignore[no-untyped-call]
+                    if pipe.exists(marker):
+                        return "duplicate"
+                    pipe.multi()
+                    pipe.set(marker, 1, ex=dedupe_ttl_s)
+                    pipe.lpush(keys.UNROUTED, entry)
+                    pipe.ltrim(keys.UNROUTED, 0, UNROUTED_KEEP - 1)
+                    pipe.execute()
+                    return "accepted"
+                pending = keys.pending(sub.stream)
+                pipe.watch(marker, pending)  # type: ignore[no-untyped-call]
+                seen, drain_pending = pipe.mget(marker, pending)
+                if seen is not None:
+                    return "duplicate"
+                pipe.multi()
+                pipe.set(marker, 1, ex=dedupe_ttl_s)
+                pipe.rpush(keys.inbox(sub.stream), entry)
+                if drain_pending is None:
+                    job_id = drain_job_id(sub.stream)
+                    pipe.set(pending, job_id)
+                    queue.enqueue_call(
+                        "workers.drain.drain",
+                        args=(sub.stream,),
+                        job_id=job_id,
+                        timeout=DRAIN_TIMEOUT_S,
+                        result_ttl=0,
+                        failure_ttl=failure_ttl_s,
+                        retry=drain_retry(),
+                        description=f"drain {sub.stream}",
+                        pipeline=pipe,
+                    )
+                pipe.execute()
+                return "accepted"
+            except WatchError:
+                continue

@@ -1,0 +1,62 @@
+"""Every Redis key recbridge writes, in one place. All live under the ``rb:`` prefix."""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "rb:"
+
+
+def _digest(text: str) -> str:
+    # Agora's ids may hold ':' and arbitrary text; a digest keeps keys and job ids tidy.
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def notice_marker(notice_id: str) -> str:
+    return f"{PREFIX}notice:{_digest(notice_id)}"
+
+
+def inbox(stream: str) -> str:
+    return f"{PREFIX}inbox:{stream}"
+
+
+def pending(stream: str) -> str:
+    return f"{PREFIX}pending:{stream}"
+
+
+def drain_version(stream: str) -> str:
+    return f"{PREFIX}drainver:{stream}"
+
+
+def stream_digest(stream: str) -> str:
+    return _digest(stream)
+
+
+UNROUTED = f"{PREFIX}unrouted"
+
+
+def session(sid: str) -> str:
+    return f"{PREFIX}session:{sid}"
+
+
+def timeline(sid: str) -> str:
+    return f"{PREFIX}timeline:{sid}"
+
+
+SESSIONS_ALL = f"{PREFIX}idx:sessions"
+SESSIONS_EXPIRY = f"{PREFIX}idx:sessions:expiry"
+
+
+def sessions_by_state(state: str) -> str:
+    return f"{PREFIX}idx:sessions:state:{state}"
+
+
+def sessions_by_cname(cname: str) -> str:
+    return f"{PREFIX}idx:sessions:cname:{cname}"
+
+
+def channel(name: str) -> str:
+    return f"{PREFIX}channel:{name}"
+
+
+READY_PROBE = f"{PREFIX}readyz"

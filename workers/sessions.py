@@ -1,0 +1,137 @@
+"""Session state in Redis: drained from the inbox, applied atomically, indexed for queries.
+
+Keys (see ``workers.keys``): the session JSON, its timeline (a hash of distinct events by
+``sequence:eventType``), and sorted-set indexes by state and cname scored by start time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from redis import Redis, WatchError
+from redis.client import Pipeline
+
+from workers import keys, transitions
+from workers.inbox import decode_entry
+
+log = logging.getLogger("recbridge.sessions")
+
+BATCH = 500
+# Clears the stream's pending flag only when its inbox is empty, inside the drain's
+# transaction, so an event that arrives meanwhile always finds either a pending drain or none.
+CLEAR_PENDING_IF_EMPTY = """
+if redis.call('LLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+"""
+# Fields recording control writes; refolding the events must keep them.
+LINK_FIELDS = ("resource_id", "recording_id")
+
+
+def load(connection: Redis | Pipeline, sid: str) -> dict[str, Any] | None:
+    raw = connection.get(keys.session(sid))
+    return orjson.loads(raw) if raw else None
+
+
+def timeline(connection: Redis, sid: str) -> list[dict[str, Any]]:
+    """The session's distinct events, in sequence order."""
+    entries = connection.hgetall(keys.timeline(sid))
+    return [orjson.loads(entries[k]) for k in sorted(entries)]
+
+
+def _next_session(
+    pipe: Pipeline, sid: str, session: dict[str, Any] | None, fresh: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    events = [entry["event"] for entry in fresh]
+    known = [e for e in events if transitions.is_known(e)]
+    if not known:
+        return session
+    if session is None or min(e["payload"]["sequence"] for e in known) > session["last_sequence"]:
+        return transitions.fold(known, session)
+    # A late event: replay every distinct event in order, keeping what control linked.
+    stored = pipe.hgetall(keys.timeline(sid))
+    history = [orjson.loads(raw)["event"] for raw in stored.values()]
+    refolded = transitions.fold([e for e in history + known if transitions.is_known(e)])
+    if refolded is not None:
+        for name in LINK_FIELDS:
+            refolded[name] = session.get(name)
+    return refolded
+
+
+def _write_indexes(
+    pipe: Pipeline, before: dict[str, Any] | None, after: dict[str, Any], retention_s: int
+) -> None:
+    sid = after["sid"]
+    score = after["started_ms"] or after["updated_ms"]
+    pipe.zadd(keys.SESSIONS_ALL, {sid: score})
+    pipe.zadd(keys.sessions_by_cname(after["cname"]), {sid: score})
+    if before is not None and before["state"] != after["state"]:
+        pipe.zrem(keys.sessions_by_state(before["state"]), sid)
+    pipe.zadd(keys.sessions_by_state(after["state"]), {sid: score})
+    if after["state"] in transitions.FINAL_STATES:
+        pipe.zadd(keys.SESSIONS_EXPIRY, {sid: int(time.time()) + retention_s})
+
+
+def drain_session(connection: Redis, sid: str, *, retention_s: int) -> int:
+    """Apply everything in the session's inbox. Returns how many entries were taken."""
+    stream = "s:" + sid
+    inbox, pending = keys.inbox(stream), keys.pending(stream)
+    session_key, timeline_key = keys.session(sid), keys.timeline(sid)
+    # Every commit bumps the version, so of two drains that read the same batch only one
+    # commits; the other re-reads.
+    version_key = keys.drain_version(stream)
+    clear_pending = connection.register_script(CLEAR_PENDING_IF_EMPTY)
+    taken = 0
+    with connection.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(session_key, version_key)  # type: ignore[no-untyped-call]
+                before = load(pipe, sid)
+                raw_entries = pipe.lrange(inbox, 0, BATCH - 1)
+                entries = [decode_entry(raw) for raw in raw_entries]
+                by_identity: dict[str, dict[str, Any]] = {}
+                for entry in entries:
+                    by_identity.setdefault(transitions.event_identity(entry["event"]), entry)
+                identities = list(by_identity)
+                already = pipe.hmget(timeline_key, identities) if identities else []
+                fresh = {
+                    i: by_identity[i]
+                    for i, seen in zip(identities, already, strict=True)
+                    if seen is None
+                }
+                after = _next_session(pipe, sid, before, list(fresh.values()))
+                pipe.multi()
+                if fresh:
+                    pipe.hset(timeline_key, mapping={i: orjson.dumps(e) for i, e in fresh.items()})
+                if after is not None and after != before:
+                    final = after["state"] in transitions.FINAL_STATES
+                    pipe.set(session_key, orjson.dumps(after), ex=retention_s if final else None)
+                    if final:
+                        pipe.expire(timeline_key, retention_s)
+                    _write_indexes(pipe, before, after, retention_s)
+                pipe.incr(version_key)
+                pipe.expire(version_key, retention_s)
+                if raw_entries:
+                    pipe.ltrim(inbox, len(raw_entries), -1)
+                clear_pending(keys=[inbox, pending], client=pipe)
+                results = pipe.execute()
+            except WatchError:
+                continue
+            taken += len(raw_entries)
+            log.info(
+                "session.drained",
+                extra={
+                    "sid": sid,
+                    "cname": (after or {}).get("cname"),
+                    "events": len(entries),
+                    "new": len(fresh),
+                    "state": (after or {}).get("state"),
+                },
+            )
+            if results[-1] == 1:
+                return taken

@@ -1,0 +1,325 @@
+"""The session state machine: a pure ``apply(session, event) -> session``.
+
+Events are applied in ``payload.sequence`` order (see ``fold``); given the same distinct
+events, every arrival order yields the same session. Times come from the events
+themselves (``sendts``), never from the clock, so the result is deterministic.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+from workers.files import describe
+
+STARTED, RECORDING, FAILOVER, STOPPING, EXITED, FAILED = (
+    "started",
+    "recording",
+    "failover",
+    "stopping",
+    "exited",
+    "failed",
+)
+FINAL_STATES = frozenset({EXITED, FAILED})
+STATES = (STARTED, RECORDING, FAILOVER, STOPPING, EXITED, FAILED)
+
+UPLOAD_RANK = {None: 0, "uploading": 1, "backuped": 2, "uploaded": 3}
+
+LEAVE_REASONS = {
+    2: "sigint",
+    4: "no_users",
+    8: "timer_catch",
+    16: "client_leave",
+}
+
+# cloud_recording_status_update (3) and query's serverResponse.status (agora-reference §2.3)
+STATUS_TO_STATE = {4: RECORDING, 5: RECORDING, 6: STOPPING, 7: STOPPING, 8: EXITED, 20: FAILED}
+
+ERRORS_KEPT = 50
+FATAL_LEVEL = 5
+
+
+def new_session(sid: str, cname: str, recorder_uid: str) -> dict[str, Any]:
+    return {
+        "sid": sid,
+        "cname": cname,
+        "recorder_uid": recorder_uid,
+        "recorder_uids": [recorder_uid],
+        "resource_id": None,
+        "recording_id": None,
+        "state": STARTED,
+        "upload_status": None,
+        "upload_progress": None,
+        "exit_status": None,
+        "service_status": None,
+        "leave_code": None,
+        "leave_reasons": [],
+        "at_risk": False,
+        "last_sequence": -1,
+        "sequence_gaps": [],
+        "streams": {},
+        "slices": {},
+        "files": [],
+        "errors": [],
+        "warnings": [],
+        "failovers": [],
+        "started_ms": None,
+        "ended_ms": None,
+        "updated_ms": 0,
+    }
+
+
+def decode_leave_code(code: int) -> list[str]:
+    if code == 0:
+        return ["init_failed"]
+    reasons = [name for bit, name in LEAVE_REASONS.items() if code & bit]
+    unknown = code & ~sum(LEAVE_REASONS)
+    if unknown:
+        reasons.append(f"unknown_{unknown}")
+    return reasons
+
+
+def _move(session: dict[str, Any], state: str) -> None:
+    """Change state unless the session is already final."""
+    if session["state"] not in FINAL_STATES:
+        session["state"] = state
+
+
+def _advance_upload(session: dict[str, Any], status: str) -> None:
+    if UPLOAD_RANK[status] > UPLOAD_RANK[session["upload_status"]]:
+        session["upload_status"] = status
+
+
+def _merge_file(session: dict[str, Any], entry: dict[str, Any]) -> None:
+    name = entry["fileName"]
+    parsed = describe(name)
+    merged = {
+        "fileName": name,
+        "uid": entry.get("uid") or parsed["uid"],
+        "trackType": entry.get("trackType") or parsed["trackType"],
+        "isPlayable": entry.get("isPlayable"),
+        "sliceStartTime": entry.get("sliceStartTime"),
+        "mixedAllUser": entry.get("mixedAllUser"),
+        "failover_index": parsed["failover_index"],
+        "backup_restore": parsed["backup_restore"],
+    }
+    for existing in session["files"]:
+        if existing["fileName"] == name:
+            for key, value in merged.items():
+                if value is not None:
+                    existing[key] = value
+            return
+    session["files"].append(merged)
+    session["files"].sort(key=lambda f: f["fileName"])
+
+
+def _note_sequence(session: dict[str, Any], seq: int) -> None:
+    """Track the highest sequence seen and which lower ones never arrived."""
+    last = session["last_sequence"]
+    if seq > last:
+        if seq > last + 1:
+            session["sequence_gaps"].append([last + 1, seq - 1])
+        session["last_sequence"] = seq
+        return
+    gaps = []
+    for low, high in session["sequence_gaps"]:
+        if low <= seq <= high:
+            if low < seq:
+                gaps.append([low, seq - 1])
+            if seq < high:
+                gaps.append([seq + 1, high])
+        else:
+            gaps.append([low, high])
+    session["sequence_gaps"] = gaps
+
+
+def apply(session: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The session after ``event`` (a validated Cloud Recording NCS body).
+
+    Unknown event types are kept on the timeline by the caller and change nothing here.
+    """
+    handler = _HANDLERS.get(event["eventType"])
+    if handler is None:
+        return session
+    payload = event["payload"]
+    details = payload.get("details") or {}
+    at_ms = payload.get("sendts") or event.get("notifyMs") or 0
+    if session is None:
+        session = new_session(payload["sid"], payload.get("cname", ""), payload.get("uid", ""))
+    else:
+        session = copy.deepcopy(session)
+    _note_sequence(session, payload["sequence"])
+    if session["started_ms"] is None:
+        session["started_ms"] = at_ms
+    handler(session, details, payload, at_ms)
+    session["updated_ms"] = max(session["updated_ms"], at_ms)
+    return session
+
+
+def _on_error(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    session["errors"].append(
+        {
+            "module": d.get("module"),
+            "code": d.get("errorCode"),
+            "level": d.get("errorLevel"),
+            "message": d.get("errorMsg"),
+            "at_ms": at,
+        }
+    )
+    session["errors"] = session["errors"][-ERRORS_KEPT:]
+    if d.get("errorLevel") == FATAL_LEVEL:
+        session["at_risk"] = True
+
+
+def _on_warning(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    session["warnings"].append({"module": d.get("module"), "code": d.get("warnCode"), "at_ms": at})
+    session["warnings"] = session["warnings"][-ERRORS_KEPT:]
+
+
+def _on_status(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    status = d["status"]
+    session["service_status"] = status
+    target = STATUS_TO_STATE.get(status)
+    if target is not None:
+        _move(session, target)
+        if target in FINAL_STATES and session["ended_ms"] is None:
+            session["ended_ms"] = at
+    if d.get("fileList"):
+        _merge_file(session, {"fileName": d["fileList"]})
+
+
+def _on_file_info(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    _merge_file(session, {"fileName": d["fileList"]})
+
+
+def _on_exit(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    if session["state"] in FINAL_STATES:
+        return
+    session["exit_status"] = d["exitStatus"]
+    session["state"] = EXITED if d["exitStatus"] == 0 else FAILED
+    session["ended_ms"] = at
+
+
+def _on_failover(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    new_uid = str(d["newUid"])
+    session["failovers"].append({"new_uid": new_uid, "at_ms": at})
+    if session["state"] in FINAL_STATES:
+        return
+    session["state"] = FAILOVER
+    session["recorder_uid"] = new_uid
+    if new_uid not in session["recorder_uids"]:
+        session["recorder_uids"].append(new_uid)
+
+
+def _on_uploader_started(
+    session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int
+) -> None:
+    _advance_upload(session, "uploading")
+
+
+def _on_upload_done(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    _advance_upload(session, "uploaded" if d["msgName"] == "uploaded" else "backuped")
+    session["upload_progress"] = 10000
+    for entry in d.get("fileList") or []:
+        _merge_file(session, entry)
+
+
+def _on_progress(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    _advance_upload(session, "uploading")
+    session["upload_progress"] = max(session["upload_progress"] or 0, d["progress"])
+
+
+def _on_recorder_started(
+    session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int
+) -> None:
+    if session["state"] in (STARTED, FAILOVER):
+        session["state"] = RECORDING
+
+
+def _on_leave(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    session["leave_code"] = d["leaveCode"]
+    session["leave_reasons"] = decode_leave_code(d["leaveCode"])
+    _move(session, STOPPING)
+
+
+def _on_slice(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    uid = d.get("streamUid", "0")
+    start, stop = d.get("startUtcMs"), d.get("discontinueUtcMs")
+    slices = session["slices"].setdefault(uid, {"first_start_ms": start, "discontinuities": []})
+    if start is not None and stop is not None and stop != start:
+        slices["discontinuities"].append({"stopped_ms": stop, "resumed_ms": start})
+
+
+def _on_audio(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    changed = d.get("UtcMs", d.get("utcMs", at))
+    session["streams"].setdefault(d["streamUid"], {})
+    session["streams"][d["streamUid"]].update(
+        {"audio": "receiving" if d["state"] == 0 else "stopped", "changed_ms": changed}
+    )
+
+
+def _ignore(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
+    """Known events that say nothing about an audio recording (video, web, VoD, transcoding)."""
+
+
+_HANDLERS = {
+    1: _on_error,
+    2: _on_warning,
+    3: _on_status,
+    4: _on_file_info,
+    11: _on_exit,
+    12: _on_failover,
+    30: _on_uploader_started,
+    31: _on_upload_done,
+    32: _on_upload_done,
+    33: _on_progress,
+    40: _on_recorder_started,
+    41: _on_leave,
+    42: _on_slice,
+    43: _on_audio,
+    44: _ignore,
+    45: _ignore,
+    60: _ignore,
+    61: _ignore,
+    70: _ignore,
+    71: _ignore,
+    72: _ignore,
+    73: _ignore,
+    80: _ignore,
+    81: _ignore,
+    90: _ignore,
+    100: _ignore,
+    1001: _ignore,
+}
+
+
+def is_known(event: dict[str, Any]) -> bool:
+    return event["eventType"] in _HANDLERS
+
+
+def event_identity(event: dict[str, Any]) -> str:
+    """One entry per distinct event: resends and Agora's redundant copies share it.
+
+    Known events sort by sequence; unknown ones (whose payload was not validated) after them.
+    """
+    sequence = event["payload"].get("sequence")
+    if is_known(event) or (isinstance(sequence, int) and not isinstance(sequence, bool)):
+        return f"{sequence:012d}:{event['eventType']:05d}"
+    return f"~{event['noticeId']}"
+
+
+def fold(
+    events: Iterable[dict[str, Any]], session: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Apply distinct ``events`` in sequence order; ``session`` is the state before them."""
+    for event in sorted(events, key=event_identity):
+        session = apply(session, event)
+    return session
+
+
+def files_by_uid(session: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    view: dict[str, list[dict[str, Any]]] = {}
+    for entry in session["files"]:
+        view.setdefault(entry.get("uid") or "unknown", []).append(entry)
+    return view
