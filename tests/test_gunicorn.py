@@ -33,9 +33,7 @@ def web(redis_url: str, redis: redis_lib.Redis) -> Iterator[str]:
         processes.stop(process)
 
 
-def test_signed_events_through_gunicorn_reach_the_session(
-    web: str, redis: redis_lib.Redis
-) -> None:
+def test_signed_events_through_gunicorn_reach_the_session(web: str, redis: redis_lib.Redis) -> None:
     sid = "gunicorn-sid"
     with requests.Session() as http:
         for seq, event_type in enumerate([40, 43, 41, 11]):
@@ -87,7 +85,10 @@ def test_oversized_declared_body_is_refused_unread(web: str) -> None:
 
 @pytest.mark.parametrize(
     ("env", "variable"),
-    [({}, "AGORA_NCS_SECRET"), ({"AGORA_NCS_SECRET": "s", "STORAGE_VENDOR": "s3"}, "STORAGE_VENDOR")],
+    [
+        ({}, "AGORA_NCS_SECRET"),
+        ({"AGORA_NCS_SECRET": "s", "STORAGE_VENDOR": "s3"}, "STORAGE_VENDOR"),
+    ],
 )
 def test_web_refuses_to_start_naming_the_variable(env: dict[str, str], variable: str) -> None:
     process = processes.start("web", {"PORT": str(free_port()), **env})

@@ -46,7 +46,7 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 20)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            out, err = process.communicate()
+            _, err = process.communicate()
             raise RuntimeError(f"process exited with {process.returncode}: {err.decode()[-2000:]}")
         try:
             requests.get(url, timeout=0.5)
