@@ -6,6 +6,7 @@ from flask import Flask
 
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
+from webhook.api import api_bp
 from webhook.context import AppState
 from webhook.errors import register_error_handlers
 from webhook.health import health_bp
@@ -29,4 +30,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(ncs_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp)
     return app
