@@ -57,7 +57,7 @@ def test_events_in_sequence_order_with_copies_folded(
 ) -> None:
     events = lifecycle("EV")
     redundant = dict(events[3], noticeId="another-id-same-event")
-    post_all(client, list(reversed(events)) + [redundant])
+    post_all(client, [*reversed(events), redundant])
     run_burst(redis)
     shown = client.get("/api/sessions/EV/events", headers=AUTH).json["events"]
     assert [e["sequence"] for e in shown] == list(range(len(events)))
