@@ -15,6 +15,9 @@ graceful_timeout = 20
 keepalive = 15
 accesslog = None
 errorlog = "-"
+# gunicorn 27's control socket has one default path per user: several gunicorns on one
+# machine (blue/green, tests) would fight over it.
+control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:

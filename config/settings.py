@@ -71,6 +71,10 @@ class Settings:
     ops_api_token: Secret | None = None
     recording_max_idle_time: int = 300
     recording_max_restarts: int = 3
+    recording_poll_s: int = 60
+    recording_start_confirm_s: int = 90
+    agora_http_timeout_s: float = 10.0
+    agora_retry_scale: float = 1.0
     recorder_token_ttl_s: int = 24 * 3600
     auto_record_channels: str = ""
     session_retention_s: int = 30 * 24 * 3600
@@ -112,6 +116,10 @@ class Settings:
                 "RECORDING_MAX_IDLE_TIME", 300, _int_between(5, 2_592_000)
             ),
             recording_max_restarts=reader.get("RECORDING_MAX_RESTARTS", 3, _non_negative_int),
+            recording_poll_s=reader.get("RECORDING_POLL_S", 60, _positive_int),
+            recording_start_confirm_s=reader.get("RECORDING_START_CONFIRM_S", 90, _positive_int),
+            agora_http_timeout_s=reader.get("AGORA_HTTP_TIMEOUT_S", 10.0, _positive_float),
+            agora_retry_scale=reader.get("AGORA_RETRY_SCALE", 1.0, _positive_float),
             recorder_token_ttl_s=reader.get("RECORDER_TOKEN_TTL_S", 24 * 3600, _positive_int),
             auto_record_channels=reader.get("AUTO_RECORD_CHANNELS", "", str.strip),
             session_retention_s=reader.get(
@@ -195,6 +203,16 @@ def _non_negative_int(raw: str) -> int:
     value = _int(raw)
     if value < 0:
         raise ValueError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"expected a number, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"expected a positive number, got {raw!r}")
     return value
 
 

@@ -7,6 +7,7 @@ from flask import Flask
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from webhook.api import api_bp
+from webhook.api_recordings import recordings_bp
 from webhook.context import AppState
 from webhook.errors import register_error_handlers
 from webhook.health import health_bp
@@ -31,4 +32,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ncs_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(recordings_bp)
     return app

@@ -25,22 +25,26 @@ def new_channel(name: str) -> dict[str, Any]:
     return {"channel": name, "alive": False, "users": {}, "last_ts": 0}
 
 
-def apply_channel_event(channel: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-    """The channel after ``event``; stale per-user events (lower ``clientSeq``) change nothing."""
+def apply_channel_event(
+    channel: dict[str, Any], event: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """The channel after ``event``, and whether it applied: stale events (an older ``ts`` for
+    create/destroy, a ``clientSeq`` not above the user's last) change nothing."""
     channel = copy.deepcopy(channel)
     payload, event_type = event["payload"], event["eventType"]
     ts = payload.get("ts", 0)
     if event_type in (101, 102):
-        if ts >= channel["last_ts"]:
-            channel["alive"] = event_type == 101
-            channel["last_ts"] = ts
-            if event_type == 102:
-                channel["users"] = {}
-        return channel
+        if ts < channel["last_ts"]:
+            return channel, False
+        channel["alive"] = event_type == 101
+        channel["last_ts"] = ts
+        if event_type == 102:
+            channel["users"] = {uid: {**u, "present": False} for uid, u in channel["users"].items()}
+        return channel, True
     uid = str(payload["uid"])
     user = channel["users"].get(uid)
     if user is not None and payload["clientSeq"] <= user["client_seq"]:
-        return channel
+        return channel, False
     user = dict(user or {})
     user["client_seq"] = payload["clientSeq"]
     user["platform"] = payload.get("platform", user.get("platform"))
@@ -51,7 +55,7 @@ def apply_channel_event(channel: dict[str, Any], event: dict[str, Any]) -> dict[
     channel["users"][uid] = user
     channel["alive"] = channel["alive"] or user["present"]
     channel["last_ts"] = max(channel["last_ts"], ts)
-    return channel
+    return channel, True
 
 
 def is_recorder(payload: dict[str, Any], recorder_uids: set[str]) -> bool:
@@ -63,8 +67,14 @@ def is_recorder(payload: dict[str, Any], recorder_uids: set[str]) -> bool:
     return str(payload.get("uid")) in recorder_uids
 
 
+def channel_uids(connection: Redis, name: str) -> set[str]:
+    """Every uid seen in the channel: a new recorder uid must differ from all of them."""
+    raw = connection.get(keys.channel(name))
+    return set(orjson.loads(raw)["users"]) if raw else set()
+
+
 def drain_channel(connection: Redis, name: str) -> list[dict[str, Any]]:
-    """Apply the channel's inbox; returns the events applied (for recording control)."""
+    """Apply the channel's inbox; returns the events that applied (for recording control)."""
     stream = "c:" + name
     inbox, pending, channel_key = keys.inbox(stream), keys.pending(stream), keys.channel(name)
     clear_pending = connection.register_script(CLEAR_PENDING_IF_EMPTY)
@@ -76,9 +86,12 @@ def drain_channel(connection: Redis, name: str) -> list[dict[str, Any]]:
                 raw = pipe.get(channel_key)
                 channel = orjson.loads(raw) if raw else new_channel(name)
                 raw_entries = pipe.lrange(inbox, 0, BATCH - 1)
-                events = [decode_entry(r)["event"] for r in raw_entries]
-                for event in events:
-                    channel = apply_channel_event(channel, event)
+                events = []
+                for raw_entry in raw_entries:
+                    event = decode_entry(raw_entry)["event"]
+                    channel, fresh = apply_channel_event(channel, event)
+                    if fresh:
+                        events.append(event)
                 pipe.multi()
                 pipe.set(channel_key, orjson.dumps(channel), ex=CHANNEL_TTL_S)
                 if raw_entries:

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 PREFIX = "rb:"
+
+
+def text(value: Any) -> str:
+    """A Redis reply (bytes) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def members(reply: Any) -> list[str]:
+    """A Redis list or set reply as text."""
+    return [text(m) for m in reply]
 
 
 def _digest(text: str) -> str:
@@ -39,6 +50,10 @@ def session(sid: str) -> str:
     return f"{PREFIX}session:{sid}"
 
 
+def session_link(sid: str) -> str:
+    return f"{PREFIX}session:link:{sid}"
+
+
 def timeline(sid: str) -> str:
     return f"{PREFIX}timeline:{sid}"
 
@@ -57,6 +72,33 @@ def sessions_by_cname(cname: str) -> str:
 
 def channel(name: str) -> str:
     return f"{PREFIX}channel:{name}"
+
+
+def rate_limit(app_id: str) -> str:
+    return f"{PREFIX}ratelimit:{app_id}"
+
+
+def recording(recording_id: str) -> str:
+    return f"{PREFIX}recording:{recording_id}"
+
+
+def active_recording(cname: str) -> str:
+    return f"{PREFIX}recording:active:{cname}"
+
+
+def recording_lock(recording_id: str) -> str:
+    return f"{PREFIX}lock:recording:{recording_id}"
+
+
+RECORDINGS_ALL = f"{PREFIX}idx:recordings"
+
+
+def recordings_by_state(state: str) -> str:
+    return f"{PREFIX}idx:recordings:state:{state}"
+
+
+def recordings_by_cname(cname: str) -> str:
+    return f"{PREFIX}idx:recordings:cname:{cname}"
 
 
 READY_PROBE = f"{PREFIX}readyz"

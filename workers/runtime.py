@@ -4,9 +4,26 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from redis import Redis
+
 from config.settings import Settings, load_settings
+from workers.agora.client import AgoraClient
+from workers.ratelimit import SharedRateLimit
+
+_clients: dict[int, AgoraClient] = {}
 
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     return load_settings()
+
+
+def agora_client(connection: Redis) -> AgoraClient:
+    """One REST client (one HTTP session) per process and Redis connection."""
+    client = _clients.get(id(connection))
+    if client is None:
+        current = settings()
+        limit = SharedRateLimit(connection, current.agora_app_id or "", current.agora_qps)
+        client = AgoraClient(current, limit, timeout_s=current.agora_http_timeout_s)
+        _clients[id(connection)] = client
+    return client

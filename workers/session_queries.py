@@ -13,10 +13,6 @@ from workers import keys, sessions, transitions
 SCAN_PAGE = 200
 
 
-def _members(raw: Any) -> list[str]:
-    return [m.decode() if isinstance(m, bytes) else str(m) for m in raw]
-
-
 def _load_many(connection: Redis, sids: list[str]) -> list[dict[str, Any] | None]:
     if not sids:
         return []
@@ -37,7 +33,7 @@ def list_sessions(
     found: list[dict[str, Any]] = []
     start = 0
     while len(found) < limit:
-        sids = _members(connection.zrevrange(index, start, start + SCAN_PAGE - 1))
+        sids = keys.members(connection.zrevrange(index, start, start + SCAN_PAGE - 1))
         if not sids:
             break
         for sid, session in zip(sids, _load_many(connection, sids), strict=True):
@@ -85,7 +81,7 @@ def session_events(connection: Redis, sid: str) -> list[dict[str, Any]]:
 def sweep_expired(connection: Redis, now_s: float | None = None) -> int:
     """Drop sessions past their retention from every index. Returns how many were dropped."""
     now_s = time.time() if now_s is None else now_s
-    expired = _members(connection.zrangebyscore(keys.SESSIONS_EXPIRY, 0, now_s))
+    expired = keys.members(connection.zrangebyscore(keys.SESSIONS_EXPIRY, 0, now_s))
     for sid in expired:
         session = sessions.load(connection, sid)
         if session is not None:

@@ -57,10 +57,94 @@ def _next_session(
     stored = pipe.hgetall(keys.timeline(sid))
     history = [orjson.loads(raw)["event"] for raw in stored.values()]
     refolded = transitions.fold([e for e in history + known if transitions.is_known(e)])
-    if refolded is not None:
-        for name in LINK_FIELDS:
-            refolded[name] = session.get(name)
+    if refolded is None:
+        return session
+    for name in LINK_FIELDS:
+        refolded[name] = session.get(name)
+    observed = session.get("observed")
+    if observed:
+        refolded = transitions.observe_status(refolded, observed["status"], [], observed["at_ms"])
     return refolded
+
+
+def _apply_link(pipe: Pipeline, sid: str, session: dict[str, Any] | None) -> None:
+    if session is None or session.get("recording_id"):
+        return
+    raw = pipe.get(keys.session_link(sid))
+    if raw:
+        link_fields = orjson.loads(raw)
+        for name in LINK_FIELDS:
+            session[name] = link_fields.get(name)
+
+
+def _patch(
+    connection: Redis,
+    sid: str,
+    change: Any,
+    retention_s: int,
+    extra_writes: Any = None,
+) -> dict[str, Any] | None:
+    """Change one session outside the drain, as atomically as the drain does."""
+    stream = "s:" + sid
+    session_key, version_key = keys.session(sid), keys.drain_version(stream)
+    with connection.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(session_key, version_key)  # type: ignore[no-untyped-call]
+                before = load(pipe, sid)
+                after = change(before)
+                pipe.multi()
+                if extra_writes is not None:
+                    extra_writes(pipe)
+                if after is not None and after != before:
+                    final = after["state"] in transitions.FINAL_STATES
+                    pipe.set(session_key, orjson.dumps(after), ex=retention_s if final else None)
+                    _write_indexes(pipe, before, after, retention_s)
+                pipe.incr(version_key)
+                pipe.expire(version_key, retention_s)
+                pipe.execute()
+                return dict(after) if after is not None else None
+            except WatchError:
+                continue
+
+
+def link(
+    connection: Redis, sid: str, recording_id: str, resource_id: str, retention_s: int
+) -> None:
+    """Tie a session to the recording that started it (before or after its callbacks)."""
+    fields = {"recording_id": recording_id, "resource_id": resource_id}
+
+    def change(session: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if session is None else {**session, **fields}
+
+    def write_link(pipe: Pipeline) -> None:
+        pipe.set(keys.session_link(sid), orjson.dumps(fields), ex=retention_s)
+
+    _patch(connection, sid, change, retention_s, write_link)
+
+
+def observe_query(
+    connection: Redis,
+    sid: str,
+    *,
+    cname: str,
+    recorder_uid: str,
+    status: int,
+    files: list[dict[str, Any]],
+    retention_s: int,
+) -> dict[str, Any] | None:
+    """Fold a ``query`` answer into the session, creating it if no callback came yet."""
+    at_ms = int(time.time() * 1000)
+
+    def change(session: dict[str, Any] | None) -> dict[str, Any]:
+        base = session or transitions.new_session(sid, cname, recorder_uid)
+        if session is None:
+            raw = connection.get(keys.session_link(sid))
+            if raw:
+                base.update(orjson.loads(raw))
+        return transitions.observe_status(base, status, files, at_ms)
+
+    return _patch(connection, sid, change, retention_s)
 
 
 def _write_indexes(
@@ -105,6 +189,8 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> int:
                     if seen is None
                 }
                 after = _next_session(pipe, sid, before, list(fresh.values()))
+                if before is None:
+                    _apply_link(pipe, sid, after)
                 pipe.multi()
                 if fresh:
                     pipe.hset(timeline_key, mapping={i: orjson.dumps(e) for i, e in fresh.items()})

@@ -64,6 +64,7 @@ def new_session(sid: str, cname: str, recorder_uid: str) -> dict[str, Any]:
         "errors": [],
         "warnings": [],
         "failovers": [],
+        "observed": None,
         "started_ms": None,
         "ended_ms": None,
         "updated_ms": 0,
@@ -187,6 +188,24 @@ def _on_status(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at
             session["ended_ms"] = at
     if d.get("fileList"):
         _merge_file(session, {"fileName": d["fileList"]})
+
+
+def observe_status(
+    session: dict[str, Any], status: int, files: list[dict[str, Any]], at_ms: int
+) -> dict[str, Any]:
+    """The session after ``query`` answered ``status`` (and its file list) at ``at_ms``."""
+    session = copy.deepcopy(session)
+    session["observed"] = {"status": status, "at_ms": at_ms}
+    _on_status(session, {"status": status}, {}, at_ms)
+    if status in (4, 5) and session["state"] == STARTED:
+        session["state"] = RECORDING
+    for entry in files:
+        if isinstance(entry, dict) and isinstance(entry.get("fileName"), str):
+            _merge_file(session, entry)
+    if session["started_ms"] is None:
+        session["started_ms"] = at_ms
+    session["updated_ms"] = max(session["updated_ms"], at_ms)
+    return session
 
 
 def _on_file_info(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,38 +31,59 @@ def process_env(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def _spawn(argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    # Output goes to files, not pipes: a chatty process must never block on a full pipe.
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+    err = tempfile.TemporaryFile()  # noqa: SIM115
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=process_env(env), stdout=out, stderr=err, start_new_session=True
+    )
+    process.output_files = (out, err)  # type: ignore[attr-defined]
+    return process
+
+
 def start(name: str, env: Mapping[str, str], procfile: str = "Procfile") -> subprocess.Popen[bytes]:
     """Run a Procfile entry through a shell, as honcho or a platform would."""
-    return subprocess.Popen(
-        ["bash", "-c", f"exec {procfile_command(name, procfile)}"],
-        cwd=ROOT,
-        env=process_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    return _spawn(["bash", "-c", f"exec {procfile_command(name, procfile)}"], env)
+
+
+def start_module(module: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    return _spawn([sys.executable, "-m", module], env)
+
+
+def output(process: subprocess.Popen[bytes]) -> tuple[str, str]:
+    texts = []
+    for handle in process.output_files:  # type: ignore[attr-defined]
+        handle.seek(0)
+        texts.append(handle.read().decode(errors="replace"))
+    return texts[0], texts[1]
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            _, err = process.communicate()
-            raise RuntimeError(f"process exited with {process.returncode}: {err.decode()[-2000:]}")
+            raise RuntimeError(
+                f"process exited with {process.returncode}: {output(process)[1][-2000:]}"
+            )
         try:
             requests.get(url, timeout=0.5)
             return
         except requests.ConnectionError:
             time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s: {output(process)[1][-2000:]}")
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = 15) -> tuple[str, str]:
+    """Stop the process (SIGTERM, then SIGKILL); returns its stdout and stderr."""
     if process.poll() is None:
         process.terminate()
     try:
-        out, err = process.communicate(timeout=timeout_s)
+        process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         process.kill()
-        out, err = process.communicate()
-    return out.decode(errors="replace"), err.decode(errors="replace")
+        process.wait()
+    texts = output(process)
+    for handle in process.output_files:  # type: ignore[attr-defined]
+        handle.close()
+    return texts

@@ -26,14 +26,14 @@ class Service:
 def run_service(
     redis_url: str, extra_env: Mapping[str, str] | None = None, *, workers: int = 2
 ) -> Iterator[Service]:
-    port = free_port()
     env = {
         "REDIS_URL": redis_url,
         "AGORA_NCS_SECRET": SECRET,
         "OPS_API_TOKEN": OPS_TOKEN,
-        "PORT": str(port),
+        "PORT": str(free_port()),
         **(extra_env or {}),
     }
+    port = int(env["PORT"])
     started = [processes.start("web", env)]
     service = Service(f"http://127.0.0.1:{port}", [])
     try:

@@ -1,0 +1,95 @@
+"""The ops API for recordings: ask for one, list them, show one, stop one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+from marshmallow import Schema, ValidationError, fields, validate
+
+from webhook.api import MAX_LIMIT, invalid_request, load_query
+from webhook.auth import require_ops_token
+from webhook.context import app_state
+from webhook.errors import error
+from workers import recordings
+from workers.agora.bodies import InvalidRequest
+from workers.control import request_recording
+from workers.queues import enqueue_control
+
+recordings_bp = Blueprint("recordings", __name__, url_prefix="/api/recordings")
+recordings_bp.before_request(require_ops_token)
+recordings_bp.register_error_handler(ValidationError, invalid_request)
+
+_UID = validate.Regexp(r"^[0-9]{1,10}$", error="must be a decimal uid")
+
+
+class RecordingRequest(Schema):
+    cname = fields.String(required=True, validate=validate.Length(min=1, max=63))
+    uids = fields.List(
+        fields.String(validate=_UID), validate=validate.Length(min=1, max=32), allow_none=True
+    )
+    max_idle_time = fields.Integer(strict=True, validate=validate.Range(min=5, max=2_592_000))
+
+
+class RecordingQuery(Schema):
+    state = fields.String(validate=validate.OneOf(recordings.RECORDING_STATES))
+    cname = fields.String(validate=validate.Length(min=1, max=63))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_LIMIT))
+
+
+RECORDING_REQUEST = RecordingRequest()
+RECORDING_QUERY = RecordingQuery()
+
+
+@recordings_bp.post("")
+def ask_for_recording() -> ResponseReturnValue:
+    state = app_state()
+    if not state.settings.recording_enabled:
+        return error(503, "recording_disabled", message="AGORA_APP_ID is not set")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return error(400, "invalid_request", fields={"_body": ["Body must be a JSON object."]})
+    wanted: dict[str, Any] = RECORDING_REQUEST.load(body)
+    try:
+        recording, created = request_recording(
+            state.redis,
+            state.settings,
+            wanted["cname"],
+            wanted.get("uids"),
+            wanted.get("max_idle_time"),
+            "api",
+        )
+    except InvalidRequest as exc:
+        return error(400, "invalid_request", fields={"_body": [str(exc)]})
+    if created:
+        enqueue_control(state.redis, state.settings, "workers.control.run_start", recording["id"])
+    return jsonify(recordings.public_view(recording)), 202
+
+
+@recordings_bp.get("")
+def list_recordings() -> ResponseReturnValue:
+    query = load_query(RECORDING_QUERY)
+    found = recordings.list_recordings(
+        app_state().redis, cname=query.get("cname"), state=query.get("state"), limit=query["limit"]
+    )
+    return jsonify({"recordings": [recordings.public_view(r) for r in found], "count": len(found)})
+
+
+@recordings_bp.get("/<recording_id>")
+def get_recording(recording_id: str) -> ResponseReturnValue:
+    recording = recordings.load(app_state().redis, recording_id)
+    if recording is None:
+        return error(404, "not_found", message=f"no recording {recording_id!r}")
+    return jsonify(recordings.public_view(recording))
+
+
+@recordings_bp.post("/<recording_id>/stop")
+def stop_recording(recording_id: str) -> ResponseReturnValue:
+    state = app_state()
+    recording = recordings.load(state.redis, recording_id)
+    if recording is None:
+        return error(404, "not_found", message=f"no recording {recording_id!r}")
+    if recording["state"] not in recordings.FINAL:
+        enqueue_control(state.redis, state.settings, "workers.control.run_stop", recording_id)
+    return jsonify(recordings.public_view(recording)), 202

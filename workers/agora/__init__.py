@@ -1,0 +1,1 @@
+"""Agora Cloud Recording REST API: the client and the one table of its answers."""

@@ -1,0 +1,136 @@
+"""The Cloud Recording REST client: one HTTP session, a timeout on every call, Basic auth,
+the shared rate limit, and typed errors (``answers.AgoraError``) for every failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import requests
+
+from config.settings import Settings
+from workers.agora import bodies
+from workers.agora.answers import AgoraError, judge
+from workers.ratelimit import SharedRateLimit
+
+log = logging.getLogger("recbridge.agora")
+
+STOP_TIMEOUT_S = 30.0  # a synchronous stop may wait ~20 s for the upload
+
+
+class AgoraClient:
+    def __init__(
+        self,
+        settings: Settings,
+        rate_limit: SharedRateLimit,
+        *,
+        timeout_s: float = 10.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not (settings.agora_app_id and settings.agora_customer_id):
+            raise ValueError("AGORA_APP_ID and AGORA_CUSTOMER_ID are needed for recording control")
+        secret = settings.agora_customer_secret.reveal() if settings.agora_customer_secret else ""
+        self._settings = settings
+        self._rate_limit = rate_limit
+        self._timeout_s = timeout_s
+        self._http = session or requests.Session()
+        self._http.auth = (settings.agora_customer_id, secret)
+        self._http.headers["Content-Type"] = "application/json"
+        self._base = f"{settings.agora_api_base}/v1/apps/{settings.agora_app_id}/cloud_recording"
+        self._mode = settings.agora_recording_mode
+
+    def close(self) -> None:
+        self._http.close()
+
+    def acquire(self, cname: str, uid: str, exclude_resource_ids: Sequence[str] = ()) -> str:
+        body = bodies.acquire_body(self._settings, cname, uid, exclude_resource_ids)
+        answer = self._call("acquire", "POST", "/acquire", body)
+        return str(answer["resourceId"])
+
+    def start(
+        self,
+        resource_id: str,
+        cname: str,
+        uid: str,
+        uids: Sequence[str] | None,
+        max_idle_time: int,
+        token: str | None,
+    ) -> dict[str, Any]:
+        body = bodies.start_body(self._settings, cname, uid, uids, max_idle_time, token)
+        path = f"/resourceid/{resource_id}/mode/{self._mode}/start"
+        return self._call("start", "POST", path, body)
+
+    def query(self, resource_id: str, sid: str) -> dict[str, Any]:
+        return self._call(
+            "query", "GET", f"/resourceid/{resource_id}/sid/{sid}/mode/{self._mode}/query"
+        )
+
+    def update(
+        self,
+        resource_id: str,
+        sid: str,
+        cname: str,
+        uid: str,
+        *,
+        subscribe: Sequence[str] | None = None,
+        unsubscribe: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        body = bodies.update_body(cname, uid, subscribe, unsubscribe)
+        path = f"/resourceid/{resource_id}/sid/{sid}/mode/{self._mode}/update"
+        return self._call("update", "POST", path, body)
+
+    def stop(self, resource_id: str, sid: str, cname: str, uid: str) -> dict[str, Any]:
+        path = f"/resourceid/{resource_id}/sid/{sid}/mode/{self._mode}/stop"
+        return self._call("stop", "POST", path, bodies.stop_body(cname, uid), STOP_TIMEOUT_S)
+
+    def _call(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        waited = self._rate_limit.acquire()
+        started = time.perf_counter()
+        try:
+            response = self._http.request(
+                method, self._base + path, json=body, timeout=timeout_s or self._timeout_s
+            )
+        except requests.RequestException as exc:
+            log.warning(
+                "agora.network_error", extra={"endpoint": endpoint, "error": type(exc).__name__}
+            )
+            raise AgoraError(endpoint, None, None, type(exc).__name__, judge(None, None)) from exc
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        code = answer.get("code") if isinstance(answer, dict) else None
+        log.info(
+            "agora.call",
+            extra={
+                "endpoint": endpoint,
+                "status": response.status_code,
+                "code": code,
+                "ms": elapsed_ms,
+                "rate_wait_ms": round(waited * 1000, 1),
+            },
+        )
+        if response.status_code == 200 and isinstance(answer, dict):
+            return answer
+        reason = ""
+        if isinstance(answer, dict):
+            reason = str(answer.get("reason") or answer.get("message") or "")
+        raise AgoraError(
+            endpoint,
+            response.status_code,
+            code,
+            reason,
+            judge(response.status_code, answer),
+            body=answer if isinstance(answer, dict) else None,
+        )

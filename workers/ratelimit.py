@@ -1,0 +1,59 @@
+"""One request budget per App ID, shared by every process through Redis.
+
+A sliding one-second log (a sorted set of request times, from Redis's own clock so all
+machines agree): a request may go when fewer than ``limit`` were sent in the last second.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from redis import Redis
+
+from workers import keys
+
+# KEYS[1] the log; ARGV[1] limit, ARGV[2] window in microseconds, ARGV[3] a unique member.
+# Returns 0 when the request may go now, else microseconds to wait.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. now)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return tonumber(oldest[2]) + window - now + 1
+"""
+
+
+class RateLimitTimeout(Exception):
+    pass
+
+
+class SharedRateLimit:
+    def __init__(self, connection: Redis, app_id: str, per_second: int) -> None:
+        self._connection = connection
+        self._key = keys.rate_limit(app_id)
+        self._limit = per_second
+        self._take = connection.register_script(_TAKE)
+        self._counter = 0
+        self._tag = secrets.token_hex(6)  # unique across processes and machines
+
+    def acquire(self, max_wait_s: float = 30.0) -> float:
+        """Block until a request may be sent; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            self._counter += 1
+            member = f"{self._tag}:{self._counter}"
+            wait_us = int(self._take(keys=[self._key], args=[self._limit, 1_000_000, member]))
+            if wait_us == 0:
+                return waited
+            if waited >= max_wait_s:
+                raise RateLimitTimeout(f"no Agora request budget within {max_wait_s} s")
+            pause = wait_us / 1_000_000
+            time.sleep(pause)
+            waited += pause

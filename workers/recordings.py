@@ -1,0 +1,225 @@
+"""Recordings: the desired state "keep channel X recorded", stored in Redis, and the pure
+``decide`` that compares a recording with what Agora actually runs (its session).
+
+States: requested → starting → active → stopping → stopped, or failed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis import Redis, WatchError
+
+from workers import keys
+
+REQUESTED, STARTING, ACTIVE, STOPPING, STOPPED, FAILED = (
+    "requested",
+    "starting",
+    "active",
+    "stopping",
+    "stopped",
+    "failed",
+)
+RECORDING_STATES = (REQUESTED, STARTING, ACTIVE, STOPPING, STOPPED, FAILED)
+FINAL = frozenset({STOPPED, FAILED})
+UINT32_MAX = 2**32 - 1
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_recording(
+    cname: str, uids: list[str] | None, max_idle_time: int, source: str
+) -> dict[str, Any]:
+    created = now_ms()
+    return {
+        "id": secrets.token_hex(12),
+        "cname": cname,
+        "uids": uids,
+        "max_idle_time": max_idle_time,
+        "source": source,
+        "state": REQUESTED,
+        "wanted": True,
+        "sid": None,
+        "sids": [],
+        "resource_id": None,
+        "resource_ids": [],
+        "recorder_uid": None,
+        "recorder_uids": [],
+        "restarts": 0,
+        "restart_reasons": [],
+        "confirmed": False,
+        "session_started_ms": None,
+        "not_found": 0,
+        "upload_status": None,
+        "error": None,
+        "created_ms": created,
+        "updated_ms": created,
+    }
+
+
+def new_recorder_uid(avoid: set[str]) -> str:
+    """A random 32-bit uid, as a decimal string, never one already in the channel."""
+    while True:
+        uid = str(secrets.randbelow(UINT32_MAX) + 1)
+        if uid not in avoid:
+            return uid
+
+
+def public_view(recording: dict[str, Any]) -> dict[str, Any]:
+    return dict(recording)  # holds no secret; kept as a seam for the API's shape
+
+
+# ---- decide: pure ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # "none" | "confirm" | "restart" | "finish"
+    reason: str | None = None
+    state: str | None = None
+
+
+NOTHING = Action("none")
+
+
+def decide(
+    recording: dict[str, Any], session: dict[str, Any] | None, at_ms: int, confirm_after_s: int
+) -> Action:
+    """The next step for an active recording, from its session as callbacks and polls built it."""
+    if recording["state"] not in (ACTIVE, STOPPING):
+        return NOTHING
+    if session is not None and session["sid"] == recording["sid"]:
+        state = session["state"]
+        failed = state == "failed" or session.get("service_status") == 20
+        if failed or state == "exited":
+            if recording["wanted"] and recording["state"] == ACTIVE and failed:
+                return Action("restart", reason=f"session {state} (exit {session['exit_status']})")
+            if recording["wanted"] and recording["state"] == ACTIVE:
+                reasons = ",".join(session.get("leave_reasons") or []) or "exited"
+                return Action("finish", reason=f"ended by Agora: {reasons}", state=STOPPED)
+            return Action("finish", state=STOPPED)
+        if state == "recording" and not recording["confirmed"]:
+            return Action("confirm")
+    started = recording["session_started_ms"]
+    if (
+        recording["state"] == ACTIVE
+        and not recording["confirmed"]
+        and started is not None
+        and at_ms - started > confirm_after_s * 1000
+    ):
+        return Action("restart", reason=f"start not confirmed within {confirm_after_s} s")
+    return NOTHING
+
+
+# ---- store -----------------------------------------------------------------------
+
+
+def load(connection: Redis, recording_id: str) -> dict[str, Any] | None:
+    raw = connection.get(keys.recording(recording_id))
+    return orjson.loads(raw) if raw else None
+
+
+def create(connection: Redis, recording: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Store ``recording`` unless the channel already has one that is not finished.
+
+    Returns the channel's recording and whether it is the new one: asking twice starts one.
+    """
+    active_key = keys.active_recording(recording["cname"])
+    with connection.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(active_key)  # type: ignore[no-untyped-call]
+                existing_id = pipe.get(active_key)
+                if existing_id is not None:
+                    existing = load(connection, keys.text(existing_id))
+                    if existing is not None and existing["state"] not in FINAL:
+                        return existing, False
+                pipe.multi()
+                pipe.set(active_key, recording["id"])
+                _write(pipe, None, recording)
+                pipe.execute()
+                return recording, True
+            except WatchError:
+                continue
+
+
+def update(
+    connection: Redis, recording_id: str, change: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Apply ``change`` to the stored recording atomically (retried on conflict)."""
+    key = keys.recording(recording_id)
+    with connection.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                raw = pipe.get(key)
+                if raw is None:
+                    raise KeyError(recording_id)
+                before = orjson.loads(raw)
+                after = orjson.loads(raw)
+                change(after)
+                after["updated_ms"] = now_ms()
+                pipe.multi()
+                _write(pipe, before, after)
+                if after["state"] in FINAL:
+                    pipe.delete(keys.active_recording(after["cname"]))
+                pipe.execute()
+                return dict(after)
+            except WatchError:
+                continue
+
+
+def _write(pipe: Any, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    rid, score = after["id"], after["created_ms"]
+    pipe.set(keys.recording(rid), orjson.dumps(after))
+    pipe.zadd(keys.RECORDINGS_ALL, {rid: score})
+    pipe.zadd(keys.recordings_by_cname(after["cname"]), {rid: score})
+    if before is not None and before["state"] != after["state"]:
+        pipe.zrem(keys.recordings_by_state(before["state"]), rid)
+    pipe.zadd(keys.recordings_by_state(after["state"]), {rid: score})
+
+
+def active_for_channel(connection: Redis, cname: str) -> dict[str, Any] | None:
+    rid = connection.get(keys.active_recording(cname))
+    recording = load(connection, keys.text(rid)) if rid else None
+    return recording if recording and recording["state"] not in FINAL else None
+
+
+def for_sid(connection: Redis, sid: str) -> str | None:
+    raw = connection.get(keys.session_link(sid))
+    return str(orjson.loads(raw)["recording_id"]) if raw else None
+
+
+def list_recordings(
+    connection: Redis, *, cname: str | None, state: str | None, limit: int
+) -> list[dict[str, Any]]:
+    if cname is not None:
+        index = keys.recordings_by_cname(cname)
+    elif state is not None:
+        index = keys.recordings_by_state(state)
+    else:
+        index = keys.RECORDINGS_ALL
+    found: list[dict[str, Any]] = []
+    start = 0
+    while len(found) < limit:
+        ids = keys.members(connection.zrevrange(index, start, start + 199))
+        if not ids:
+            break
+        raws = connection.mget([keys.recording(i) for i in ids])
+        for raw in raws:
+            if raw is None:
+                continue
+            recording = orjson.loads(raw)
+            if state is None or recording["state"] == state:
+                found.append(recording)
+                if len(found) == limit:
+                    break
+        start += 200
+    return found
