@@ -127,7 +127,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Flask:
                 "resourceId": resource_id,
                 "sid": sid,
                 "serverResponse": {
-                    "status": 5,
+                    "status": session.status,
                     "fileListMode": "json",
                     "fileList": session.files(),
                     "sliceStartTime": int(session.started * 1000),

@@ -37,6 +37,7 @@ class Session:
     uids: list[str]
     started: float
     state: str = "recording"  # recording | failover | ended
+    status: int = 5  # what query answers: 5 in progress, 2 still starting
     failover_until: float = 0.0
     sequence: itertools.count = field(default_factory=itertools.count)  # type: ignore[type-arg]
     progress: int = 0
@@ -234,6 +235,7 @@ class Cluster:
             },
         )
         if silent:
+            session.status = 2
             return
         self._emit(session, 40, {"msgName": "recorder_started", "status": 0})
         self._emit(session, 30, {"msgName": "uploader_started", "status": 0})

@@ -31,6 +31,7 @@ log = logging.getLogger("recbridge.control")
 
 START_ATTEMPTS = 3  # new uid + acquire + start, each after the previous failed for good
 FIRST_POLL_S = 5
+STATUS_EXITED = 8  # a successful synchronous stop: the recorder left and uploaded
 UNCONFIRMED_POLL_S = 15
 
 
@@ -311,7 +312,11 @@ def _became_active(r: dict[str, Any], sid: str, resource_id: str, uid: str) -> N
 def _not_found(connection: Redis, settings: Settings, recording: dict[str, Any], step: str) -> None:
     """404 may be a failover (Agora: re-ask after 5, 10, 15 s) or a session that is gone."""
     tries = recording["not_found"] + 1
-    recording = recordings.update(connection, recording["id"], lambda r: r.update(not_found=tries))
+
+    def count(r: dict[str, Any]) -> None:
+        r.update(not_found=tries, failover_404s=r.get("failover_404s", 0) + 1)
+
+    recording = recordings.update(connection, recording["id"], count)
     if tries <= len(FAILOVER_SCHEDULE_S):
         delay = FAILOVER_SCHEDULE_S[tries - 1] * settings.agora_retry_scale
         if step == "poll":
@@ -367,8 +372,20 @@ def _stop(connection: Redis, settings: Settings, recording_id: str) -> str:
                 scale=settings.agora_retry_scale,
                 retry_on=retrying.TRANSIENT,
             )
-            upload = (answer.get("serverResponse") or {}).get("uploadingStatus")
+            response = answer.get("serverResponse") or {}
+            upload = response.get("uploadingStatus")
             note = None
+            file_list = response.get("fileList")
+            sessions.observe_query(
+                connection,
+                recording["sid"],
+                cname=recording["cname"],
+                recorder_uid=recording["recorder_uid"],
+                status=STATUS_EXITED,
+                files=file_list if isinstance(file_list, list) else [],
+                retention_s=settings.session_retention_s,
+                upload_status=upload if isinstance(upload, str) else None,
+            )
         except AgoraError as exc:
             meaning = exc.verdict.meaning
             if meaning is Meaning.NOT_FOUND:

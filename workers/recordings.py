@@ -57,6 +57,7 @@ def new_recording(
         "confirmed": False,
         "session_started_ms": None,
         "not_found": 0,
+        "failover_404s": 0,
         "upload_status": None,
         "error": None,
         "created_ms": created,

@@ -132,8 +132,10 @@ def observe_query(
     status: int,
     files: list[dict[str, Any]],
     retention_s: int,
+    upload_status: str | None = None,
 ) -> dict[str, Any] | None:
-    """Fold a ``query`` answer into the session, creating it if no callback came yet."""
+    """Fold a REST answer (``query``, or ``stop`` as status 8) into the session, creating it
+    if no callback came yet."""
     at_ms = int(time.time() * 1000)
 
     def change(session: dict[str, Any] | None) -> dict[str, Any]:
@@ -142,7 +144,7 @@ def observe_query(
             raw = connection.get(keys.session_link(sid))
             if raw:
                 base.update(orjson.loads(raw))
-        return transitions.observe_status(base, status, files, at_ms)
+        return transitions.observe_status(base, status, files, at_ms, upload_status)
 
     return _patch(connection, sid, change, retention_s)
 

@@ -191,10 +191,17 @@ def _on_status(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at
 
 
 def observe_status(
-    session: dict[str, Any], status: int, files: list[dict[str, Any]], at_ms: int
+    session: dict[str, Any],
+    status: int,
+    files: list[dict[str, Any]],
+    at_ms: int,
+    upload_status: str | None = None,
 ) -> dict[str, Any]:
-    """The session after ``query`` answered ``status`` (and its file list) at ``at_ms``."""
+    """The session after a REST answer: ``query``'s ``status`` and file list, or a ``stop``
+    (status 8, exited, with its ``uploadingStatus``), at ``at_ms``."""
     session = copy.deepcopy(session)
+    if upload_status is not None and upload_status in UPLOAD_RANK:
+        _advance_upload(session, upload_status)
     session["observed"] = {"status": status, "at_ms": at_ms}
     _on_status(session, {"status": status}, {}, at_ms)
     if status in (4, 5) and session["state"] == STARTED:

@@ -67,9 +67,9 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 20)
                 f"process exited with {process.returncode}: {output(process)[1][-2000:]}"
             )
         try:
-            requests.get(url, timeout=0.5)
+            requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {timeout_s} s: {output(process)[1][-2000:]}")
 
