@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 
+export PATH="$PWD/.venv/bin:$PATH" PYTHONPATH="$PWD"
 set -a; . ./dev.env; set +a
 redis_port=$(.venv/bin/python -c "from urllib.parse import urlparse; import os; print(urlparse(os.environ['REDIS_URL']).port or 6379)")
 if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis as redis_lib
+from rq import Queue
 
 from tests.support.emulated import Emulated, run_emulated
 
@@ -203,3 +204,24 @@ def test_bad_requests_are_refused_by_field(emulated: Emulated) -> None:
         assert field in answer.json()["fields"]
     assert emulated.api("GET", "/api/recordings/nope").status_code == 404
     assert emulated.stats()["total"] == 0
+
+
+def test_other_services_enqueue_the_public_jobs(emulated: Emulated, redis: redis_lib.Redis) -> None:
+    queue = Queue("recbridge-control", connection=redis)
+    first = queue.enqueue("workers.control.start_recording", "jobs-room", ["3"])
+    second = queue.enqueue("workers.control.start_recording", cname="jobs-room", uids=["3"])
+    ids = emulated.wait_for(
+        "both jobs",
+        lambda: (
+            [j.return_value() for j in (first, second)]
+            if all(j.get_status() == "finished" for j in (first, second))
+            else None
+        ),
+    )
+    assert ids[0] == ids[1]
+    emulated.recording_in(ids[0], "active")
+    stops = [queue.enqueue("workers.control.stop_recording", ids[0]) for _ in range(2)]
+    emulated.recording_in(ids[0], "stopped")
+    emulated.wait_for("stop jobs", lambda: all(j.get_status() == "finished" for j in stops))
+    calls = emulated.stats()["calls"]
+    assert (calls["start"], calls["stop"]) == (1, 1)

@@ -157,3 +157,22 @@ def test_times_come_from_events_so_state_is_deterministic() -> None:
     session = after(START, (11, {"exitStatus": 0}))
     assert session["started_ms"] == 1_700_000_000_000
     assert session["ended_ms"] == session["updated_ms"] == 1_700_000_001_000
+
+
+def test_session_exit_completes_a_session_a_rest_answer_ended() -> None:
+    base = transitions.new_session("S", "room", "1")
+    stopped = transitions.observe_status(base, 8, [], 5, upload_status="uploaded")
+    assert (stopped["state"], stopped["exit_status"], stopped["upload_status"]) == (
+        "exited",
+        None,
+        "uploaded",
+    )
+    done = transitions.apply(stopped, recording_event(11, sid="S", sequence=3))
+    assert done is not None and (done["state"], done["exit_status"]) == ("exited", 0)
+    crashed = transitions.apply(
+        stopped,
+        recording_event(
+            11, sid="S", sequence=3, details={"msgName": "session_exit", "exitStatus": 1}
+        ),
+    )
+    assert crashed is not None and (crashed["state"], crashed["exit_status"]) == ("failed", 1)

@@ -221,6 +221,10 @@ def _on_file_info(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any],
 
 def _on_exit(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
     if session["state"] in FINAL_STATES:
+        if session["exit_status"] is None:  # ended by a REST answer: the event completes it
+            session["exit_status"] = d["exitStatus"]
+            if d["exitStatus"] != 0:
+                session["state"] = FAILED
         return
     session["exit_status"] = d["exitStatus"]
     session["state"] = EXITED if d["exitStatus"] == 0 else FAILED
