@@ -6,6 +6,7 @@ import multiprocessing
 import sys
 from typing import Any
 
+from config.metrics import prepare
 from config.settings import SettingsError, load_settings
 
 workers = max(2, multiprocessing.cpu_count())
@@ -21,9 +22,17 @@ control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:
-    """Refuse to start, in one line naming the variable, when a setting is wrong."""
+    """Refuse to start, in one line naming the variable, when a setting is wrong; prepare
+    the shared metrics directory before any worker imports prometheus-client."""
     try:
-        load_settings().require_web()
+        settings = load_settings().require_web()
     except SettingsError as exc:
         sys.stderr.write(f"recbridge: cannot start: {exc}\n")
         sys.exit(1)
+    prepare(settings)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess  # noqa: PLC0415 - only after prepare()
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

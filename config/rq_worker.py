@@ -1,11 +1,14 @@
 """Settings module for ``rq worker -c config.rq_worker`` (RQ reads its UPPERCASE names)."""
 
 from config.logging import configure_logging
+from config.metrics import prepare
 from config.settings import load_settings
-from workers.queues import ALL_QUEUES
 
 _settings = load_settings()
+prepare(_settings)  # before anything imports prometheus_client
 configure_logging(_settings.log_level, _settings.secret_values())
+
+from workers.queues import ALL_QUEUES  # noqa: E402
 
 REDIS_URL = _settings.redis_url
 QUEUES = list(ALL_QUEUES)

@@ -79,8 +79,10 @@ class Settings:
     auto_record_channels: str = ""
     session_retention_s: int = 30 * 24 * 3600
     job_failure_ttl_s: int = 7 * 24 * 3600
+    job_retry_intervals_s: tuple[int, ...] = (1, 5, 30, 120, 600)
     dead_letter_retention_s: int = 14 * 24 * 3600
     log_level: str = "INFO"
+    metrics_dir: str = "/tmp/recbridge-metrics"  # noqa: S108 - per-machine, like gunicorn's
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -126,10 +128,14 @@ class Settings:
                 "SESSION_RETENTION_DAYS", 30 * 24 * 3600, _days_to_seconds
             ),
             job_failure_ttl_s=reader.get("JOB_FAILURE_TTL_S", 7 * 24 * 3600, _positive_int),
+            job_retry_intervals_s=reader.get(
+                "JOB_RETRY_INTERVALS_S", cls.job_retry_intervals_s, _int_list
+            ),
             dead_letter_retention_s=reader.get(
                 "DEAD_LETTER_RETENTION_DAYS", 14 * 24 * 3600, _days_to_seconds
             ),
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
+            metrics_dir=reader.get("PROMETHEUS_MULTIPROC_DIR", cls.metrics_dir, _text),
         )
         reader.raise_errors()
         return settings
@@ -214,6 +220,12 @@ def _positive_float(raw: str) -> float:
     if not value > 0 or value == float("inf"):
         raise ValueError(f"expected a positive number, got {raw!r}")
     return value
+
+
+def _int_list(raw: str) -> tuple[int, ...]:
+    if raw.lower() == "none":
+        return ()
+    return tuple(_non_negative_int(part.strip()) for part in raw.split(","))
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:

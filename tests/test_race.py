@@ -16,7 +16,7 @@ from tests.support import processes
 from tests.support.lifecycle import lifecycle, with_resends
 from workers import keys, sessions, transitions
 from workers.inbox import Submission, drain_job_id, submit
-from workers.queues import DRAIN_TIMEOUT_S, EVENTS_QUEUE, events_queue
+from workers.queues import DRAIN_TIMEOUT_S, EVENTS_QUEUE, JobPolicy, events_queue
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def test_four_workers_match_the_serial_replay(redis_url: str, redis: redis_lib.R
             for event in part:
                 sid = event["payload"]["sid"]
                 sub = Submission(event["noticeId"], "s:" + sid, event, 1)
-                submit(client, local_queue, sub, dedupe_ttl_s=600, failure_ttl_s=600)
+                submit(client, local_queue, sub, dedupe_ttl_s=600, policy=JobPolicy(600, (1,)))
 
         threads = [threading.Thread(target=produce, args=(stream[i::4],)) for i in range(4)]
         for thread in threads:

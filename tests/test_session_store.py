@@ -14,14 +14,14 @@ from tests.support.ncs import recording_event
 from tests.support.workers import run_burst
 from workers import keys, session_queries, sessions, transitions
 from workers.inbox import Submission, submit
-from workers.queues import events_queue
+from workers.queues import JobPolicy, events_queue
 
 RETENTION_S = 3600
 
 
 def feed(redis: redis_lib.Redis, event: dict[str, Any]) -> str:
     sub = Submission(event["noticeId"], "s:" + event["payload"]["sid"], event, 1)
-    return submit(redis, events_queue(redis), sub, dedupe_ttl_s=60, failure_ttl_s=60)
+    return submit(redis, events_queue(redis), sub, dedupe_ttl_s=60, policy=JobPolicy(60, (1,)))
 
 
 def serial(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,12 +7,14 @@ from flask import Flask
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from webhook.api import api_bp
+from webhook.api_ops import ops_bp
 from webhook.api_recordings import recordings_bp
 from webhook.context import AppState
 from webhook.errors import register_error_handlers
 from webhook.health import health_bp
+from webhook.metrics import metrics_bp
 from webhook.ncs import MAX_BODY_BYTES, ncs_bp
-from workers.queues import events_queue
+from workers.queues import events_queue, job_policy
 from workers.redis_conn import connect
 
 
@@ -26,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings=settings,
         redis=connection,
         events_queue=events_queue(connection),
+        job_policy=job_policy(settings),
         ncs_secrets=tuple(s.reveal() for s in settings.ncs_secrets),
     )
     register_error_handlers(app)
@@ -33,4 +36,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(recordings_bp)
+    app.register_blueprint(metrics_bp)
+    app.register_blueprint(ops_bp)
     return app

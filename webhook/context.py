@@ -9,6 +9,7 @@ from redis import Redis
 from rq import Queue
 
 from config.settings import Settings
+from workers.queues import JobPolicy
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class AppState:
     settings: Settings
     redis: Redis
     events_queue: Queue
+    job_policy: JobPolicy
     ncs_secrets: tuple[str, ...] = field(repr=False)
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 from redis import RedisError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from webhook import signature
 from webhook.context import app_state
 from webhook.errors import error
 from webhook.events import InvalidEvent, is_stale, parse_event
 from workers.inbox import Submission, submit
+from workers.metrics import CALLBACKS, EVENTS
 
 MAX_BODY_BYTES = 1024 * 1024
 RETRY_AFTER_S = "5"
@@ -30,15 +33,26 @@ def _read_body() -> bytes:
     until it passes the limit, then refused.
     """
     chunks, size = [], 0
-    while size <= MAX_BODY_BYTES:
-        chunk = request.stream.read(MAX_BODY_BYTES + 1 - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
+    try:
+        while size <= MAX_BODY_BYTES:
+            chunk = request.stream.read(MAX_BODY_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except RequestEntityTooLarge:
+        size = MAX_BODY_BYTES + 1
     if size > MAX_BODY_BYTES:
+        CALLBACKS.labels("too_large").inc()
+        log.warning("ncs.too_large", extra={"content_length": request.content_length})
         abort(413)
     return b"".join(chunks)
+
+
+def _refuse(status: int, name: str, log_extra: dict[str, Any], **body: Any) -> ResponseReturnValue:
+    CALLBACKS.labels(name).inc()
+    log.warning(f"ncs.{name}", extra=log_extra)
+    return error(status, name, **body)
 
 
 @ncs_bp.post("/agora/ncs")
@@ -46,16 +60,18 @@ def receive_callback() -> ResponseReturnValue:
     state = app_state()
     raw = _read_body()
     if not signature.verify(raw, request.headers, state.ncs_secrets):
-        log.warning("ncs.invalid_signature", extra={"bytes": len(raw)})
-        return error(401, "invalid_signature")
+        return _refuse(401, "invalid_signature", {"bytes": len(raw)})
     if request.mimetype != "application/json":
-        log.warning("ncs.unsupported_media_type", extra={"content_type": request.content_type})
-        return error(415, "unsupported_media_type", message="Content-Type must be application/json")
+        return _refuse(
+            415,
+            "unsupported_media_type",
+            {"content_type": request.content_type},
+            message="Content-Type must be application/json",
+        )
     try:
         event = parse_event(raw)
     except InvalidEvent as exc:
-        log.warning("ncs.invalid_event", extra={"fields": exc.fields})
-        return error(400, "invalid_event", fields=exc.fields)
+        return _refuse(400, "invalid_event", {"fields": exc.fields}, fields=exc.fields)
     context = {
         "noticeId": event.notice_id,
         "sid": event.sid,
@@ -65,19 +81,21 @@ def receive_callback() -> ResponseReturnValue:
     }
     now_ms = int(time.time() * 1000)
     if is_stale(event, now_ms, state.settings.ncs_max_skew_s):
-        log.warning("ncs.stale", extra={**context, "notifyMs": event.notify_ms})
-        return error(401, "stale")
+        return _refuse(401, "stale", {**context, "notifyMs": event.notify_ms})
     try:
         outcome = submit(
             state.redis,
             state.events_queue,
             Submission(event.notice_id, event.stream, event.body, now_ms),
             dedupe_ttl_s=state.settings.ncs_dedupe_ttl_s,
-            failure_ttl_s=state.settings.job_failure_ttl_s,
+            policy=state.job_policy,
         )
     except RedisError as exc:
+        CALLBACKS.labels("unavailable").inc()
         log.error("ncs.unavailable", extra={**context, "error": type(exc).__name__})
-        response = jsonify({"error": "unavailable"})
-        return response, 503, {"Retry-After": RETRY_AFTER_S}
+        return jsonify({"error": "unavailable"}), 503, {"Retry-After": RETRY_AFTER_S}
+    CALLBACKS.labels(outcome).inc()
+    if outcome == "accepted":
+        EVENTS.labels(str(event.product_id), str(event.event_type)).inc()
     log.info(f"ncs.{outcome}", extra=context)
     return jsonify({"status": outcome})

@@ -24,7 +24,8 @@ from workers.agora.bodies import InvalidRequest, subscribe_uid_group
 from workers.agora.client import AgoraClient
 from workers.agora.tokens import recorder_token
 from workers.channels import channel_uids
-from workers.queues import CONTROL_TIMEOUT_S, control_queue, control_retry
+from workers.metrics import RESTARTS
+from workers.queues import CONTROL_TIMEOUT_S, control_queue, job_policy
 from workers.recordings import ACTIVE, FAILED, REQUESTED, STARTING, STOPPED, STOPPING
 
 log = logging.getLogger("recbridge.control")
@@ -213,6 +214,7 @@ def _restart(connection: Redis, settings: Settings, recording: dict[str, Any], r
         r.update(state=STARTING, confirmed=False, not_found=0)
 
     restarted = recordings.update(connection, recording["id"], mark)
+    RESTARTS.labels(reason.split(" ", maxsplit=1)[0] if reason else "unknown").inc()
     _log("recording.restarting", restarted, reason=reason, restarts=restarted["restarts"])
     _start(connection, settings, recording["id"], restarting=True)
 
@@ -431,6 +433,6 @@ def _schedule(
         job_id=job_id,
         job_timeout=CONTROL_TIMEOUT_S,
         result_ttl=0,
-        failure_ttl=settings.job_failure_ttl_s,
-        retry=control_retry(),
+        failure_ttl=job_policy(settings).failure_ttl_s,
+        retry=job_policy(settings).retry(),
     )

@@ -17,7 +17,7 @@ from redis import Redis, WatchError
 from rq import Queue
 
 from workers import keys
-from workers.queues import DRAIN_TIMEOUT_S, drain_retry
+from workers.queues import DRAIN_TIMEOUT_S, JobPolicy
 
 UNROUTED_KEEP = 10_000
 Outcome = Literal["accepted", "duplicate"]
@@ -51,7 +51,7 @@ def submit(
     sub: Submission,
     *,
     dedupe_ttl_s: int,
-    failure_ttl_s: int,
+    policy: JobPolicy,
 ) -> Outcome:
     """Store ``sub`` durably exactly once. Raises redis errors when Redis cannot take it."""
     marker = keys.notice_marker(sub.notice_id)
@@ -86,8 +86,8 @@ def submit(
                         job_id=job_id,
                         timeout=DRAIN_TIMEOUT_S,
                         result_ttl=0,
-                        failure_ttl=failure_ttl_s,
-                        retry=drain_retry(),
+                        failure_ttl=policy.failure_ttl_s,
+                        retry=policy.retry(),
                         description=f"drain {sub.stream}",
                         pipeline=pipe,
                     )

@@ -101,4 +101,11 @@ def recordings_by_cname(cname: str) -> str:
     return f"{PREFIX}idx:recordings:cname:{cname}"
 
 
+DEAD_LETTERS = f"{PREFIX}deadletters"
+
+
+def dead_letter(letter_id: str) -> str:
+    return f"{PREFIX}deadletter:{letter_id}"
+
+
 READY_PROBE = f"{PREFIX}readyz"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 from redis import Redis
 from rq import Queue, Retry
@@ -14,21 +15,29 @@ CONTROL_QUEUE = "recbridge-control"
 ALL_QUEUES = (EVENTS_QUEUE, CONTROL_QUEUE)
 
 DRAIN_TIMEOUT_S = 60
-# A drain that fails is retried; the events stay in the inbox until one succeeds.
-DRAIN_RETRY_INTERVALS_S = [1, 5, 30, 120, 600]
 
 
 CONTROL_TIMEOUT_S = 180
-# Agora calls retry inside the job (answers.py); this covers what outlasts those retries.
-CONTROL_RETRY_INTERVALS_S = [10, 60, 300]
 
 
-def control_retry() -> Retry:
-    return Retry(max=len(CONTROL_RETRY_INTERVALS_S), interval=CONTROL_RETRY_INTERVALS_S)
+@dataclass(frozen=True)
+class JobPolicy:
+    """What every job states where it is enqueued, besides its timeout.
+
+    A failed drain loses nothing (its events stay in the inbox) and Agora calls already
+    retry inside the job, so RQ's retries cover only what outlasts those.
+    """
+
+    failure_ttl_s: int
+    retry_intervals_s: tuple[int, ...]
+
+    def retry(self) -> Retry | None:
+        intervals = list(self.retry_intervals_s)
+        return Retry(max=len(intervals), interval=intervals) if intervals else None
 
 
-def drain_retry() -> Retry:
-    return Retry(max=len(DRAIN_RETRY_INTERVALS_S), interval=DRAIN_RETRY_INTERVALS_S)
+def job_policy(settings: Settings) -> JobPolicy:
+    return JobPolicy(settings.job_failure_ttl_s, settings.job_retry_intervals_s)
 
 
 def events_queue(connection: Redis) -> Queue:
@@ -42,13 +51,14 @@ def control_queue(connection: Redis) -> Queue:
 def enqueue_control(connection: Redis, settings: Settings, func: str, *args: str) -> str:
     """Queue a recording-control job now; returns its id."""
     job_id = f"{func.rsplit('.', 1)[-1]}-{args[0] if args else 'x'}-{secrets.token_hex(4)}"
+    policy = job_policy(settings)
     control_queue(connection).enqueue_call(
         func,
         args=args,
         job_id=job_id,
         timeout=CONTROL_TIMEOUT_S,
         result_ttl=0,
-        failure_ttl=settings.job_failure_ttl_s,
-        retry=control_retry(),
+        failure_ttl=policy.failure_ttl_s,
+        retry=policy.retry(),
     )
     return job_id

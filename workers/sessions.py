@@ -16,6 +16,7 @@ from redis.client import Pipeline
 
 from workers import keys, transitions
 from workers.inbox import decode_entry
+from workers.metrics import APPLY_LATENCY, EVENTS_APPLIED
 
 log = logging.getLogger("recbridge.sessions")
 
@@ -163,6 +164,14 @@ def _write_indexes(
         pipe.zadd(keys.SESSIONS_EXPIRY, {sid: int(time.time()) + retention_s})
 
 
+def _observe(entries: list[dict[str, Any]], fresh: int) -> None:
+    now_ms = time.time() * 1000
+    for entry in entries:
+        APPLY_LATENCY.observe(max(0.0, now_ms - entry["received_ms"]) / 1000)
+    EVENTS_APPLIED.labels("new").inc(fresh)
+    EVENTS_APPLIED.labels("copy").inc(len(entries) - fresh)
+
+
 def drain_session(connection: Redis, sid: str, *, retention_s: int) -> int:
     """Apply everything in the session's inbox. Returns how many entries were taken."""
     stream = "s:" + sid
@@ -211,6 +220,7 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> int:
             except WatchError:
                 continue
             taken += len(raw_entries)
+            _observe(entries, len(fresh))
             log.info(
                 "session.drained",
                 extra={

@@ -14,6 +14,7 @@ import requests
 from config.settings import Settings
 from workers.agora import bodies
 from workers.agora.answers import AgoraError, judge
+from workers.metrics import AGORA_LATENCY, AGORA_REQUESTS, RATE_LIMIT_WAIT
 from workers.ratelimit import SharedRateLimit
 
 log = logging.getLogger("recbridge.agora")
@@ -95,17 +96,21 @@ class AgoraClient:
         timeout_s: float | None = None,
     ) -> dict[str, Any]:
         waited = self._rate_limit.acquire()
+        RATE_LIMIT_WAIT.observe(waited)
         started = time.perf_counter()
         try:
             response = self._http.request(
                 method, self._base + path, json=body, timeout=timeout_s or self._timeout_s
             )
         except requests.RequestException as exc:
+            AGORA_REQUESTS.labels(endpoint, "network_error").inc()
             log.warning(
                 "agora.network_error", extra={"endpoint": endpoint, "error": type(exc).__name__}
             )
             raise AgoraError(endpoint, None, None, type(exc).__name__, judge(None, None)) from exc
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        elapsed = time.perf_counter() - started
+        elapsed_ms = round(elapsed * 1000, 1)
+        AGORA_LATENCY.labels(endpoint).observe(elapsed)
         try:
             answer = response.json()
         except ValueError:
@@ -122,7 +127,10 @@ class AgoraClient:
             },
         )
         if response.status_code == 200 and isinstance(answer, dict):
+            AGORA_REQUESTS.labels(endpoint, "ok").inc()
             return answer
+        verdict = judge(response.status_code, answer)
+        AGORA_REQUESTS.labels(endpoint, verdict.meaning.value).inc()
         reason = ""
         if isinstance(answer, dict):
             reason = str(answer.get("reason") or answer.get("message") or "")
@@ -131,6 +139,6 @@ class AgoraClient:
             response.status_code,
             code,
             reason,
-            judge(response.status_code, answer),
+            verdict,
             body=answer if isinstance(answer, dict) else None,
         )

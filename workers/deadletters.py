@@ -1,0 +1,136 @@
+"""Dead letters: jobs that failed for good, kept with their error for an operator to replay.
+
+A failed drain loses no event (they stay in the stream's inbox); its dead letter is the
+handle to drain that stream again once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from types import TracebackType
+from typing import Any
+
+import orjson
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+
+from config.logging import redact
+from workers import keys, runtime
+from workers.inbox import drain_job_id
+from workers.metrics import DEAD_LETTERS, REPLAYS
+from workers.queues import CONTROL_TIMEOUT_S, DRAIN_TIMEOUT_S, JobPolicy
+
+log = logging.getLogger("recbridge.deadletters")
+
+DRAIN_FUNC = "workers.drain.drain"
+ERROR_CHARS = 2000
+
+
+def on_job_exception(
+    job: Job, exc_type: type[BaseException], exc_value: BaseException, tb: TracebackType | None
+) -> None:
+    """RQ exception handler (``--exception-handler``): keep a job that will not be retried."""
+    if job.should_retry:
+        return
+    settings = runtime.settings()
+    letter = record(
+        job.connection, job, exc_value, settings.dead_letter_retention_s, settings.secret_values()
+    )
+    log.error(
+        "job.dead_letter",
+        extra={
+            "job_id": job.id,
+            "dead_letter_id": letter["id"],
+            "func": letter["func"],
+            "error": letter["error"],
+        },
+    )
+
+
+def record(
+    connection: Redis,
+    job: Job,
+    exc: BaseException,
+    retention_s: int,
+    secret_values: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    func = job.func_name
+    error = redact(f"{type(exc).__name__}: {exc}", secret_values)[:ERROR_CHARS]
+    letter_id, failed_ms = secrets.token_hex(10), int(time.time() * 1000)
+    letter: dict[str, Any] = {
+        "id": letter_id,
+        "kind": "events" if func == DRAIN_FUNC else "job",
+        "func": func,
+        "args": list(job.args),
+        "kwargs": dict(job.kwargs),
+        "queue": job.origin,
+        "job_id": job.id,
+        "error": error,
+        "failed_ms": failed_ms,
+        "replays": [],
+    }
+    with connection.pipeline() as pipe:
+        pipe.set(keys.dead_letter(letter_id), orjson.dumps(letter), ex=retention_s)
+        pipe.zadd(keys.DEAD_LETTERS, {letter_id: failed_ms})
+        pipe.zremrangebyscore(keys.DEAD_LETTERS, 0, failed_ms - retention_s * 1000)
+        pipe.execute()
+    DEAD_LETTERS.labels(func).inc()
+    return letter
+
+
+def load(connection: Redis, letter_id: str) -> dict[str, Any] | None:
+    raw = connection.get(keys.dead_letter(letter_id))
+    return orjson.loads(raw) if raw else None
+
+
+def list_letters(connection: Redis, limit: int) -> list[dict[str, Any]]:
+    ids = keys.members(connection.zrevrange(keys.DEAD_LETTERS, 0, limit - 1))
+    raws = connection.mget([keys.dead_letter(i) for i in ids]) if ids else []
+    return [orjson.loads(raw) for raw in raws if raw]
+
+
+def replay(connection: Redis, letter_id: str, policy: JobPolicy) -> dict[str, Any] | None:
+    """Queue the failed job again (a drain of the same stream, or the same call)."""
+    letter = load(connection, letter_id)
+    if letter is None:
+        return None
+    queue = Queue(letter["queue"], connection=connection)
+    if letter["func"] == DRAIN_FUNC:
+        stream = letter["args"][0]
+        job_id = drain_job_id(stream)
+        with connection.pipeline() as pipe:
+            pipe.set(keys.pending(stream), job_id)
+            queue.enqueue_call(
+                DRAIN_FUNC,
+                args=(stream,),
+                job_id=job_id,
+                timeout=DRAIN_TIMEOUT_S,
+                result_ttl=0,
+                failure_ttl=policy.failure_ttl_s,
+                retry=policy.retry(),
+                pipeline=pipe,
+            )
+            pipe.execute()
+    else:
+        job_id = f"replay-{secrets.token_hex(8)}"
+        queue.enqueue_call(
+            letter["func"],
+            args=tuple(letter["args"]),
+            kwargs=letter["kwargs"],
+            job_id=job_id,
+            timeout=CONTROL_TIMEOUT_S,
+            failure_ttl=policy.failure_ttl_s,
+            retry=policy.retry(),
+        )
+    letter["replays"].append({"job_id": job_id, "at_ms": int(time.time() * 1000)})
+    ttl = connection.ttl(keys.dead_letter(letter_id))
+    connection.set(keys.dead_letter(letter_id), orjson.dumps(letter), ex=max(int(ttl), 60))
+    REPLAYS.inc()
+    log.info(
+        "job.replayed",
+        extra={"dead_letter_id": letter_id, "job_id": job_id, "func": letter["func"]},
+    )
+    return letter

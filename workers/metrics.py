@@ -1,0 +1,50 @@
+"""Prometheus metrics of every outcome, shared by web and worker processes.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (``config.metrics.prepare`` does it for gunicorn and
+the RQ worker), every process writes its samples there and ``GET /metrics`` adds them up.
+Gauges of what is in Redis (queues, sessions, recordings) are read at scrape time instead.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+CALLBACKS = Counter(
+    "recbridge_ncs_callbacks_total", "NCS callbacks answered, by outcome", ["outcome"]
+)
+EVENTS = Counter(
+    "recbridge_ncs_events_total",
+    "Accepted NCS events, by product and event type",
+    ["product", "event_type"],
+)
+APPLY_LATENCY = Histogram(
+    "recbridge_event_apply_latency_seconds",
+    "From callback receipt to event applied",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+EVENTS_APPLIED = Counter(
+    "recbridge_events_applied_total",
+    "Events taken from inboxes: new, or copies folded away",
+    ["result"],
+)
+AGORA_REQUESTS = Counter(
+    "recbridge_agora_requests_total",
+    "Agora REST calls, by endpoint and outcome",
+    ["endpoint", "outcome"],
+)
+AGORA_LATENCY = Histogram(
+    "recbridge_agora_request_seconds",
+    "Agora REST call latency",
+    ["endpoint"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RATE_LIMIT_WAIT = Histogram(
+    "recbridge_agora_rate_limit_wait_seconds",
+    "Time spent waiting for the shared QPS budget",
+    buckets=(0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+RESTARTS = Counter(
+    "recbridge_recording_restarts_total", "Recordings restarted, by reason", ["reason"]
+)
+DEAD_LETTERS = Counter("recbridge_dead_letters_total", "Jobs that failed for good", ["func"])
+REPLAYS = Counter("recbridge_dead_letter_replays_total", "Dead letters queued again")
