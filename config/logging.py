@@ -54,7 +54,9 @@ class RedactingFormatter(logging.Formatter):
 _HANDLER_NAME = "recbridge-json"
 
 
-def configure_logging(level: str, secrets: Iterable[str]) -> None:
+def configure_logging(
+    level: str, secrets: Iterable[str], filters: Iterable[logging.Filter] = ()
+) -> None:
     """Send every log line of this process, as JSON and redacted, to stdout."""
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -63,5 +65,7 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(RedactingFormatter(JsonFormatter(), secrets))
+    for log_filter in filters:
+        handler.addFilter(log_filter)
     root.addHandler(handler)
     root.setLevel(level)

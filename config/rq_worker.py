@@ -6,9 +6,11 @@ from config.settings import load_settings
 
 _settings = load_settings()
 prepare(_settings)  # before anything imports prometheus_client
-configure_logging(_settings.log_level, _settings.secret_values())
 
+from workers.joblog import JobContextFilter  # noqa: E402
 from workers.queues import ALL_QUEUES  # noqa: E402
+
+configure_logging(_settings.log_level, _settings.secret_values(), [JobContextFilter()])
 
 REDIS_URL = _settings.redis_url
 QUEUES = list(ALL_QUEUES)

@@ -12,12 +12,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 stamp=.venv/.requirements.sha
-want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing Python dependencies into .venv"
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+  # The `recbridge` operator command, pointing at this checkout.
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
   echo "$want" > "$stamp"
 fi

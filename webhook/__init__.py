@@ -10,6 +10,7 @@ from webhook.api import api_bp
 from webhook.api_ops import ops_bp
 from webhook.api_recordings import recordings_bp
 from webhook.context import AppState
+from webhook.dashboard import register_dashboard
 from webhook.errors import register_error_handlers
 from webhook.health import health_bp
 from webhook.metrics import metrics_bp
@@ -38,4 +39,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(recordings_bp)
     app.register_blueprint(metrics_bp)
     app.register_blueprint(ops_bp)
+    register_dashboard(app, settings)
     return app

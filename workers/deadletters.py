@@ -102,6 +102,7 @@ def replay(connection: Redis, letter_id: str, policy: JobPolicy) -> dict[str, An
         stream = letter["args"][0]
         job_id = drain_job_id(stream)
         with connection.pipeline() as pipe:
+            pipe.multi()
             pipe.set(keys.pending(stream), job_id)
             queue.enqueue_call(
                 DRAIN_FUNC,

@@ -59,6 +59,19 @@ def output(process: subprocess.Popen[bytes]) -> tuple[str, str]:
     return texts[0], texts[1]
 
 
+def run_cli(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """The operator command, as `python -m cli` (what the `recbridge` script runs)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=ROOT,
+        env=process_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

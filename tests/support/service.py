@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ def run_service(
         "AGORA_NCS_SECRET": SECRET,
         "OPS_API_TOKEN": OPS_TOKEN,
         "PORT": str(free_port()),
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="recbridge-metrics-"),
         **(extra_env or {}),
     }
     port = int(env["PORT"])

@@ -1,0 +1,114 @@
+"""Dead letters, metrics and the queue dashboard through the Flask app."""
+
+from __future__ import annotations
+
+import base64
+
+import redis as redis_lib
+from flask.testing import FlaskClient
+from rq import Queue, SimpleWorker
+
+from config.settings import Settings
+from tests.conftest import OPS_TOKEN
+from tests.support.ncs import encode, recording_event, signed_headers
+from tests.support.workers import run_burst
+from workers import deadletters, keys
+from workers.queues import CONTROL_QUEUE, JobPolicy
+
+AUTH = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
+
+def basic(password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"ops:{password}".encode()).decode()}
+
+
+def fail_once_then_succeed(flag_key: str) -> str:
+    """A job for tests: fails while ``flag_key`` is set in Redis."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    assert job is not None
+    if job.connection.exists(flag_key):
+        raise RuntimeError("the dependency is down")
+    job.connection.set(f"{flag_key}:done", 1)
+    return "done"
+
+
+def work_with_dead_letters(redis: redis_lib.Redis) -> None:
+    worker = SimpleWorker(
+        [CONTROL_QUEUE], connection=redis, exception_handlers=[deadletters.on_job_exception]
+    )
+    worker.work(burst=True, logging_level="WARNING")
+
+
+def test_a_job_that_fails_for_good_becomes_a_dead_letter_and_replays(
+    client: FlaskClient, redis: redis_lib.Redis, settings: Settings
+) -> None:
+    redis.set("flag", 1)
+    Queue(CONTROL_QUEUE, connection=redis).enqueue(
+        "tests.test_ops_api.fail_once_then_succeed", "flag"
+    )
+    work_with_dead_letters(redis)
+    listed = client.get("/api/dead-letters", headers=AUTH).json
+    assert listed["count"] == 1
+    (letter,) = listed["dead_letters"]
+    assert letter["func"] == "tests.test_ops_api.fail_once_then_succeed"
+    assert letter["args"] == ["flag"]
+    assert letter["error"] == "RuntimeError: the dependency is down"
+    redis.delete("flag")
+    replayed = client.post(f"/api/dead-letters/{letter['id']}/replay", headers=AUTH)
+    assert replayed.status_code == 202 and len(replayed.json["replays"]) == 1
+    work_with_dead_letters(redis)
+    assert redis.get("flag:done") == b"1"
+    assert client.post("/api/dead-letters/nope/replay", headers=AUTH).status_code == 404
+    assert client.get("/api/dead-letters").status_code == 401
+
+
+def test_a_failed_drain_keeps_its_events_and_replays_them(
+    client: FlaskClient, redis: redis_lib.Redis
+) -> None:
+    body = encode(recording_event(40, sid="POISON"))
+    assert client.post("/agora/ncs", data=body, headers=signed_headers(body)).status_code == 200
+    redis.rpush(keys.inbox("s:POISON"), b"not json")  # a poisoned entry behind a good one
+    job = Queue("recbridge-events", connection=redis).get_jobs()[0]
+    job.retries_left = 0
+    job.save()
+    SimpleWorker(
+        ["recbridge-events"], connection=redis, exception_handlers=[deadletters.on_job_exception]
+    ).work(burst=True)
+    (letter,) = deadletters.list_letters(redis, 10)
+    assert letter["kind"] == "events" and letter["args"] == ["s:POISON"]
+    assert redis.llen(keys.inbox("s:POISON")) == 2  # nothing lost
+    redis.rpop(keys.inbox("s:POISON"))  # the operator removes the poison...
+    deadletters.replay(redis, letter["id"], JobPolicy(60, ()))  # ...and replays
+    run_burst(redis)
+    assert client.get("/api/sessions/POISON", headers=AUTH).json["state"] == "recording"
+
+
+def test_metrics_count_outcomes(client: FlaskClient, redis: redis_lib.Redis) -> None:
+    body = encode(recording_event(40, sid="M1"))
+    client.post("/agora/ncs", data=body, headers=signed_headers(body))
+    client.post("/agora/ncs", data=body, headers=signed_headers(body))
+    client.post("/agora/ncs", data=body, headers=signed_headers(body, "wrong"))
+    run_burst(redis)
+    text = client.get("/metrics").get_data(as_text=True)
+    for line in (
+        'recbridge_ncs_callbacks_total{outcome="accepted"}',
+        'recbridge_ncs_callbacks_total{outcome="duplicate"}',
+        'recbridge_ncs_callbacks_total{outcome="invalid_signature"}',
+        'recbridge_ncs_events_total{event_type="40",product="3"}',
+        'recbridge_sessions{state="recording"} 1.0',
+        'recbridge_queue_jobs{queue="recbridge-events"} 0.0',
+        "recbridge_event_apply_latency_seconds_count",
+        "recbridge_redis_up 1.0",
+    ):
+        assert line in text, line
+
+
+def test_dashboard_is_behind_the_ops_token(client: FlaskClient) -> None:
+    refused = client.get("/rq/")
+    assert refused.status_code == 401 and "Basic" in refused.headers["WWW-Authenticate"]
+    assert client.get("/rq/", headers=basic("wrong")).status_code == 401
+    assert client.get("/rq/", headers=basic(OPS_TOKEN)).status_code == 200
+    queues = client.get("/rq/0/data/queues.json", headers=AUTH)
+    assert queues.status_code == 200
