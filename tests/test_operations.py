@@ -3,6 +3,7 @@ health, and no secret anywhere, against the real service and the emulator."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import zlib
 from typing import Any
@@ -53,10 +54,8 @@ def redis_dump(redis: redis_lib.Redis) -> list[bytes]:
     expanded = []
     for value in values:
         expanded.append(value)
-        try:
+        with contextlib.suppress(zlib.error):
             expanded.append(zlib.decompress(value))
-        except zlib.error:
-            pass
     return expanded
 
 

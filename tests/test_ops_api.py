@@ -6,7 +6,7 @@ import base64
 
 import redis as redis_lib
 from flask.testing import FlaskClient
-from rq import Queue, SimpleWorker
+from rq import Queue, SimpleWorker, get_current_job
 
 from config.settings import Settings
 from tests.conftest import OPS_TOKEN
@@ -24,8 +24,6 @@ def basic(password: str) -> dict[str, str]:
 
 def fail_once_then_succeed(flag_key: str) -> str:
     """A job for tests: fails while ``flag_key`` is set in Redis."""
-    from rq import get_current_job
-
     job = get_current_job()
     assert job is not None
     if job.connection.exists(flag_key):
