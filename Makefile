@@ -1,4 +1,4 @@
-.PHONY: setup run test lint format
+.PHONY: setup run test lint format bench
 
 setup:
 	scripts/bootstrap.sh
@@ -17,3 +17,7 @@ test: lint
 format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
+
+bench: setup
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	.venv/bin/python -m bench

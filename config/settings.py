@@ -79,6 +79,7 @@ class Settings:
     auto_record_channels: str = ""
     session_retention_s: int = 30 * 24 * 3600
     job_failure_ttl_s: int = 7 * 24 * 3600
+    drain_concurrency: int = 2
     job_retry_intervals_s: tuple[int, ...] = (1, 5, 30, 120, 600)
     dead_letter_retention_s: int = 14 * 24 * 3600
     log_level: str = "INFO"
@@ -128,6 +129,7 @@ class Settings:
                 "SESSION_RETENTION_DAYS", 30 * 24 * 3600, _days_to_seconds
             ),
             job_failure_ttl_s=reader.get("JOB_FAILURE_TTL_S", 7 * 24 * 3600, _positive_int),
+            drain_concurrency=reader.get("DRAIN_CONCURRENCY", 2, _positive_int),
             job_retry_intervals_s=reader.get(
                 "JOB_RETRY_INTERVALS_S", cls.job_retry_intervals_s, _int_list
             ),

@@ -48,7 +48,8 @@ def test_job_ids_are_safe_and_args_carry_no_secret(
     post(client, encode(recording_event(40, sid="a:b/c d")))
     (job,) = Queue(EVENTS_QUEUE, connection=redis).get_jobs()
     assert job.id.replace("-", "").isalnum()
-    assert job.args == ("s:a:b/c d",)
+    assert job.func_name == "workers.drain.drain_ready" and job.args == ()
+    assert redis.lrange(keys.READY, 0, -1) == [b"s:a:b/c d"]
     assert job.failure_ttl is not None and job.failure_ttl <= 30 * 24 * 3600
     assert job.timeout is not None
     for key in redis.keys("*"):

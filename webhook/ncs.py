@@ -89,6 +89,7 @@ def receive_callback() -> ResponseReturnValue:
             Submission(event.notice_id, event.stream, event.body, now_ms),
             dedupe_ttl_s=state.settings.ncs_dedupe_ttl_s,
             policy=state.job_policy,
+            max_drainers=state.settings.drain_concurrency,
         )
     except RedisError as exc:
         CALLBACKS.labels("unavailable").inc()

@@ -19,9 +19,10 @@ from rq.job import Job
 
 from config.logging import redact
 from workers import keys, runtime
+from workers.drainers import DRAIN_READY, release_failed, spawn
 from workers.inbox import drain_job_id
 from workers.metrics import DEAD_LETTERS, REPLAYS
-from workers.queues import CONTROL_TIMEOUT_S, DRAIN_TIMEOUT_S, JobPolicy
+from workers.queues import CONTROL_TIMEOUT_S, DRAIN_TIMEOUT_S, JobPolicy, job_policy
 
 log = logging.getLogger("recbridge.deadletters")
 
@@ -36,6 +37,8 @@ def on_job_exception(
     if job.should_retry:
         return
     settings = runtime.settings()
+    if job.func_name == DRAIN_READY:
+        release_failed(job.connection, job.id, job.origin, job_policy(settings))
     letter = record(
         job.connection, job, exc_value, settings.dead_letter_retention_s, settings.secret_values()
     )
@@ -57,17 +60,54 @@ def record(
     retention_s: int,
     secret_values: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    func = job.func_name
+    return _store(
+        connection,
+        job.func_name,
+        list(job.args),
+        dict(job.kwargs),
+        job.origin,
+        job.id,
+        exc,
+        retention_s,
+        secret_values,
+    )
+
+
+def record_stream(
+    connection: Redis,
+    stream: str,
+    queue: str,
+    exc: BaseException,
+    retention_s: int,
+    secret_values: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A stream whose events could not be applied: parked until an operator replays it."""
+    return _store(
+        connection, DRAIN_FUNC, [stream], {}, queue, None, exc, retention_s, secret_values
+    )
+
+
+def _store(
+    connection: Redis,
+    func: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    queue: str,
+    job_id: str | None,
+    exc: BaseException,
+    retention_s: int,
+    secret_values: tuple[str, ...],
+) -> dict[str, Any]:
     error = redact(f"{type(exc).__name__}: {exc}", secret_values)[:ERROR_CHARS]
     letter_id, failed_ms = secrets.token_hex(10), int(time.time() * 1000)
     letter: dict[str, Any] = {
         "id": letter_id,
-        "kind": "events" if func == DRAIN_FUNC else "job",
+        "kind": "events" if func in (DRAIN_FUNC, DRAIN_READY) else "job",
         "func": func,
-        "args": list(job.args),
-        "kwargs": dict(job.kwargs),
-        "queue": job.origin,
-        "job_id": job.id,
+        "args": args,
+        "kwargs": kwargs,
+        "queue": queue,
+        "job_id": job_id,
         "error": error,
         "failed_ms": failed_ms,
         "replays": [],
@@ -98,7 +138,9 @@ def replay(connection: Redis, letter_id: str, policy: JobPolicy) -> dict[str, An
     if letter is None:
         return None
     queue = Queue(letter["queue"], connection=connection)
-    if letter["func"] == DRAIN_FUNC:
+    if letter["func"] == DRAIN_READY:
+        job_id = spawn(connection, queue, policy)
+    elif letter["func"] == DRAIN_FUNC:
         stream = letter["args"][0]
         job_id = drain_job_id(stream)
         with connection.pipeline() as pipe:

@@ -1,23 +1,79 @@
-"""The drain job: apply a stream's queued events. Enqueued only by ``workers.inbox``.
+"""The drain jobs: apply streams' queued events (see ``workers.drainers`` for the pool).
 
 Side effects (recording control) are queued after the drain's transaction, never inside it.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+
+from redis import Redis, RedisError
 from rq import get_current_job
 
-from workers import autorecord, runtime, sessions
+from config.settings import Settings
+from workers import autorecord, keys, runtime, sessions
 from workers.channels import drain_channel
-from workers.queues import enqueue_control
+from workers.deadletters import record_stream
+from workers.drainers import LEAVE_IF_IDLE, LINGER_S, SHIFT_S, hand_back, hand_over
+from workers.queues import enqueue_control, job_policy
 
+log = logging.getLogger("recbridge.drain")
 RECONCILE_ON = frozenset({"recording", "failover", "exited", "failed"})
 
 
+def drain_ready() -> int:
+    """Drain ready streams until none is left (after lingering) or the shift ends."""
+    job = get_current_job()
+    assert job is not None, "drain_ready runs as an RQ job"
+    connection, settings = job.connection, runtime.settings()
+    mine = keys.draining(job.id)
+    hand_back(connection, mine)  # a retried job first returns what it held when it failed
+    leave_if_idle = connection.register_script(LEAVE_IF_IDLE)
+    shift_ends, taken = time.monotonic() + SHIFT_S, 0
+    while True:
+        # Redis takes a fractional timeout; redis-py's annotation says int.
+        raw = connection.blmove(keys.READY, mine, LINGER_S, "LEFT", "RIGHT")  # type: ignore[arg-type]
+        if raw is None:
+            if leave_if_idle(keys=[keys.READY, keys.DRAINERS]) == 1:
+                return taken
+            continue
+        stream = keys.text(raw)
+        try:
+            taken += drain_stream(connection, settings, stream)
+        except RedisError:
+            raise  # Redis itself failed: the job's retry hands the stream back
+        except Exception as exc:
+            _park(connection, settings, stream, job.origin, exc)
+        connection.lrem(mine, 1, stream)
+        if time.monotonic() > shift_ends:
+            hand_over(connection, job.origin, job_policy(settings))
+            return taken
+
+
+def _park(connection: Redis, settings: Settings, stream: str, queue: str, exc: Exception) -> None:
+    """Keep a stream whose events fail to apply out of the pool, as a dead letter.
+
+    Its pending flag stays set, so new events wait in its inbox rather than re-queue it;
+    replaying the dead letter drains it again once the cause is fixed.
+    """
+    letter = record_stream(
+        connection, stream, queue, exc, settings.dead_letter_retention_s, settings.secret_values()
+    )
+    log.error(
+        "drain.stream_parked",
+        extra={"stream": stream, "dead_letter_id": letter["id"], "error": letter["error"]},
+    )
+
+
 def drain(stream: str) -> int:
+    """Drain one stream now (replays and tests; ingest uses the pool)."""
     job = get_current_job()
     assert job is not None, "drain runs as an RQ job"
-    connection, settings = job.connection, runtime.settings()
+    return drain_stream(job.connection, runtime.settings(), stream)
+
+
+def drain_stream(connection: Redis, settings: Settings, stream: str) -> int:
     if stream.startswith("s:"):
         sid = stream[2:]
         before = sessions.load(connection, sid)

@@ -1,9 +1,11 @@
 """The per-stream inbox: the one atomic step that acknowledges a callback.
 
 A *stream* is whose events must be applied in order: ``s:<sid>`` for a recording session,
-``c:<channel>`` for RTC channel events. Ingest appends to the stream's inbox and, only when
-no drain is pending for it, enqueues one ``drain`` job; marker, event and job are written in
-a single MULTI/EXEC so no crash can separate them.
+``c:<channel>`` for RTC channel events. Ingest appends the event to its stream's inbox, puts
+a stream that is not yet waiting on the ready list, and adds a drain job only when fewer
+than ``max_drainers`` exist (``workers.drainers``). Marker, event, ready entry and job are
+written in one atomic step (a script, or MULTI/EXEC when a job is added), so no crash can
+separate them.
 """
 
 from __future__ import annotations
@@ -18,20 +20,29 @@ from redis.commands.core import Script
 from rq import Queue
 
 from workers import keys
-from workers.queues import DRAIN_TIMEOUT_S, JobPolicy
+from workers.drainers import enqueue_drainer
+from workers.queues import JobPolicy
 
 UNROUTED_KEEP = 10_000
 Outcome = Literal["accepted", "duplicate"]
 
-# The fast path, one round trip: while a drain is pending for the stream (most callbacks of
-# a busy session), marker and event are written by one script and no job is needed.
-# KEYS: marker, pending flag, inbox. ARGV: entry, marker TTL.
-# Returns 0 duplicate, 1 accepted, 2 no drain pending (take the transaction path).
+# The fast path, one round trip, taken unless a drain job must be added: marker, event and,
+# for a stream not yet waiting, its place in the ready list.
+# KEYS: marker, pending flag, inbox, ready list, drainer count.
+# ARGV: entry, marker TTL, stream, most drain jobs.
+# Returns 0 duplicate, 1 accepted, 2 a drain job is needed (take the transaction path).
 _FAST_PATH = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 0 then return 2 end
+local waiting = redis.call('EXISTS', KEYS[2]) == 1
+if not waiting and tonumber(redis.call('GET', KEYS[5]) or '0') < tonumber(ARGV[4]) then
+  return 2
+end
 redis.call('SET', KEYS[1], 1, 'EX', ARGV[2])
 redis.call('RPUSH', KEYS[3], ARGV[1])
+if not waiting then
+  redis.call('SET', KEYS[2], 1)
+  redis.call('RPUSH', KEYS[4], ARGV[3])
+end
 return 1
 """
 _fast_scripts: dict[int, Script] = {}
@@ -73,54 +84,61 @@ def submit(
     *,
     dedupe_ttl_s: int,
     policy: JobPolicy,
+    max_drainers: int = 2,
 ) -> Outcome:
     """Store ``sub`` durably exactly once. Raises redis errors when Redis cannot take it."""
     marker = keys.notice_marker(sub.notice_id)
     entry = encode_entry(sub)
-    if sub.stream is not None:
-        fast = _fast_path(connection)(
-            keys=[marker, keys.pending(sub.stream), keys.inbox(sub.stream)],
-            args=[entry, dedupe_ttl_s],
-        )
-        if fast == 0:
-            return "duplicate"
-        if fast == 1:
-            return "accepted"
+    if sub.stream is None:
+        return _store_unrouted(connection, marker, entry, dedupe_ttl_s)
+    stream_keys = [
+        marker,
+        keys.pending(sub.stream),
+        keys.inbox(sub.stream),
+        keys.READY,
+        keys.DRAINERS,
+    ]
+    fast = _fast_path(connection)(
+        keys=stream_keys, args=[entry, dedupe_ttl_s, sub.stream, max_drainers]
+    )
+    if fast == 0:
+        return "duplicate"
+    if fast == 1:
+        return "accepted"
     with connection.pipeline() as pipe:
         while True:
             try:
-                if sub.stream is None:
-                    pipe.watch(marker)  # type: ignore[no-untyped-call]
-                    if pipe.exists(marker):
-                        return "duplicate"
-                    pipe.multi()
-                    pipe.set(marker, 1, ex=dedupe_ttl_s)
-                    pipe.lpush(keys.UNROUTED, entry)
-                    pipe.ltrim(keys.UNROUTED, 0, UNROUTED_KEEP - 1)
-                    pipe.execute()
-                    return "accepted"
-                pending = keys.pending(sub.stream)
-                pipe.watch(marker, pending)  # type: ignore[no-untyped-call]
-                seen, drain_pending = pipe.mget(marker, pending)
+                pipe.watch(marker, keys.pending(sub.stream), keys.DRAINERS)  # type: ignore[no-untyped-call]
+                seen, waiting, drainers = pipe.mget(marker, keys.pending(sub.stream), keys.DRAINERS)
                 if seen is not None:
                     return "duplicate"
                 pipe.multi()
                 pipe.set(marker, 1, ex=dedupe_ttl_s)
                 pipe.rpush(keys.inbox(sub.stream), entry)
-                if drain_pending is None:
-                    job_id = drain_job_id(sub.stream)
-                    pipe.set(pending, job_id)
-                    queue.enqueue_call(
-                        "workers.drain.drain",
-                        args=(sub.stream,),
-                        job_id=job_id,
-                        timeout=DRAIN_TIMEOUT_S,
-                        result_ttl=0,
-                        failure_ttl=policy.failure_ttl_s,
-                        retry=policy.retry(),
-                        description=f"drain {sub.stream}",
-                        pipeline=pipe,
-                    )
+                if waiting is None:
+                    pipe.set(keys.pending(sub.stream), 1)
+                    pipe.rpush(keys.READY, sub.stream)
+                    if int(drainers or 0) < max_drainers:
+                        pipe.incr(keys.DRAINERS)
+                        enqueue_drainer(pipe, queue, policy)
+                pipe.execute()
+                return "accepted"
+            except WatchError:
+                continue
+
+
+def _store_unrouted(connection: Redis, marker: str, entry: bytes, dedupe_ttl_s: int) -> Outcome:
+    """Events no stream takes (other products): kept in a capped list, no job."""
+    with connection.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(marker)  # type: ignore[no-untyped-call]
+                if pipe.exists(marker):
+                    return "duplicate"
+                pipe.multi()
+                pipe.set(marker, 1, ex=dedupe_ttl_s)
+                pipe.lpush(keys.UNROUTED, entry)
+                pipe.ltrim(keys.UNROUTED, 0, UNROUTED_KEEP - 1)
                 pipe.execute()
                 return "accepted"
             except WatchError:

@@ -44,6 +44,12 @@ def stream_digest(stream: str) -> str:
 
 
 UNROUTED = f"{PREFIX}unrouted"
+READY = f"{PREFIX}ready"  # streams with events and no drain on them yet
+DRAINERS = f"{PREFIX}drainers"  # drain jobs queued or running
+
+
+def draining(job_id: str) -> str:
+    return f"{PREFIX}draining:{job_id}"
 
 
 def session(sid: str) -> str:

@@ -71,6 +71,7 @@ def session_events(connection: Redis, sid: str) -> list[dict[str, Any]]:
                 "noticeId": event["noticeId"],
                 "sendts": payload.get("sendts") if isinstance(payload, dict) else None,
                 "received_ms": entry["received_ms"],
+                "applied_ms": entry.get("applied_ms"),
                 "known": transitions.is_known(event),
                 "payload": payload,
             }

@@ -204,7 +204,14 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> int:
                     _apply_link(pipe, sid, after)
                 pipe.multi()
                 if fresh:
-                    pipe.hset(timeline_key, mapping={i: orjson.dumps(e) for i, e in fresh.items()})
+                    applied_ms = int(time.time() * 1000)
+                    pipe.hset(
+                        timeline_key,
+                        mapping={
+                            i: orjson.dumps({**e, "applied_ms": applied_ms})
+                            for i, e in fresh.items()
+                        },
+                    )
                 if after is not None and after != before:
                     final = after["state"] in transitions.FINAL_STATES
                     pipe.set(session_key, orjson.dumps(after), ex=retention_s if final else None)

@@ -1,0 +1,150 @@
+"""Processing: events/s applied by the Procfile's workers, by RQ's default forking Worker
+running one job per event (the straightforward design), and by a bare BRPOP loop.
+
+Workers are started and registered before the work is queued, so start-up is not timed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import redis as redis_lib
+from rq import Queue, Worker, get_current_job
+
+from bench.harness import wait_until
+from bench.payloads import recorder_event
+from tests.support import processes
+from workers import keys, transitions
+from workers.inbox import Submission, drain_job_id, encode_entry
+from workers.queues import DRAIN_TIMEOUT_S, events_queue
+
+BARE_LIST = "bench:bare"
+WORKERS = 2
+
+
+def events(count: int, sessions: int) -> list[dict[str, Any]]:
+    now = int(time.time() * 1000)
+    sids = [f"bench-{i:04d}" for i in range(sessions)]
+    return [recorder_event(sids[i % sessions], i // sessions, now) for i in range(count)]
+
+
+def apply_one(event: dict[str, Any]) -> None:
+    """One event, one job: what the straightforward design runs per callback."""
+    job = get_current_job()
+    assert job is not None
+    apply_plainly(job.connection, event)
+
+
+def apply_plainly(connection: redis_lib.Redis, event: dict[str, Any]) -> None:
+    sid = event["payload"]["sid"]
+    raw = connection.get(keys.session(sid))
+    session = transitions.apply(orjson.loads(raw) if raw else None, event)
+    pipe = connection.pipeline()
+    pipe.hset(keys.timeline(sid), transitions.event_identity(event), orjson.dumps(event))
+    if session is not None:
+        pipe.set(keys.session(sid), orjson.dumps(session))
+        pipe.zadd(keys.sessions_by_state(session["state"]), {sid: session["started_ms"] or 0})
+    pipe.execute()
+
+
+def bare_loop(redis_url: str) -> None:
+    """A worker process with no framework: BRPOP, apply, write; exits when idle for 3 s."""
+    connection = redis_lib.Redis.from_url(redis_url)
+    connection.incr("bench:bare:ready")
+    while (item := connection.brpop([BARE_LIST], timeout=3)) is not None:
+        apply_plainly(connection, orjson.loads(item[1]))
+
+
+@contextmanager
+def rq_workers(command: str, redis_url: str, connection: redis_lib.Redis) -> Iterator[None]:
+    procs = [
+        processes._spawn(["bash", "-c", f"exec {command}"], {"REDIS_URL": redis_url})
+        for _ in range(WORKERS)
+    ]
+    try:
+        wait_until(lambda: len(Worker.all(connection=connection)) == WORKERS, 30)
+        yield
+    finally:
+        for proc in procs:
+            processes.stop(proc)
+
+
+def _procfile_workers(redis_url: str, connection: redis_lib.Redis, count: int) -> float:
+    connection.flushdb()
+    streams: dict[str, list[bytes]] = {}
+    for event in events(count, 200):
+        stream = "s:" + event["payload"]["sid"]
+        streams.setdefault(stream, []).append(
+            encode_entry(Submission(event["noticeId"], stream, event, int(time.time() * 1000)))
+        )
+    pipe = connection.pipeline()
+    for stream, entries in streams.items():
+        pipe.rpush(keys.inbox(stream), *entries)
+    pipe.execute()
+    with rq_workers(processes.procfile_command("worker"), redis_url, connection):
+        started = time.monotonic()
+        pipe = connection.pipeline()
+        pipe.multi()
+        for stream in streams:
+            job_id = drain_job_id(stream)
+            pipe.set(keys.pending(stream), job_id)
+            events_queue(connection).enqueue_call(
+                "workers.drain.drain",
+                args=(stream,),
+                job_id=job_id,
+                timeout=DRAIN_TIMEOUT_S,
+                result_ttl=0,
+                pipeline=pipe,
+            )
+        pipe.execute()
+        wait_until(lambda: not connection.keys(keys.pending("*")))
+        return time.monotonic() - started
+
+
+def _default_worker(redis_url: str, connection: redis_lib.Redis, count: int) -> float:
+    connection.flushdb()
+    queue = Queue("bench-default", connection=connection)
+    command = f"rq worker --url {redis_url} bench-default"
+    with rq_workers(command, redis_url, connection):
+        started = time.monotonic()
+        for event in events(count, 50):
+            queue.enqueue(apply_one, event, result_ttl=0)
+        wait_until(lambda: queue.count == 0 and queue.started_job_registry.count == 0)
+        return time.monotonic() - started
+
+
+def _bare(redis_url: str, connection: redis_lib.Redis, count: int) -> float:
+    connection.flushdb()
+    items = [orjson.dumps(e) for e in events(count, 200)]
+    code = f"from bench.processing import bare_loop; bare_loop({redis_url!r})"
+    procs = [processes._spawn([sys.executable, "-c", code], {}) for _ in range(WORKERS)]
+    wait_until(lambda: int(connection.get("bench:bare:ready") or 0) == WORKERS, 30)
+    started = time.monotonic()
+    connection.lpush(BARE_LIST, *items)
+    wait_until(lambda: connection.llen(BARE_LIST) == 0)
+    elapsed = time.monotonic() - started
+    for proc in procs:
+        processes.stop(proc)
+    return elapsed
+
+
+def run(redis_url: str, count: int, baseline_count: int) -> list[dict[str, object]]:
+    connection = redis_lib.Redis.from_url(redis_url)
+    rows = []
+    for setup, measure, n in (
+        (f"Procfile workers ({WORKERS} SimpleWorker, coalesced drains)", _procfile_workers, count),
+        (
+            f"RQ default Worker ({WORKERS}, fork per job, one job per event)",
+            _default_worker,
+            baseline_count,
+        ),
+        (f"bare BRPOP loop ({WORKERS} processes, same writes, no RQ)", _bare, count),
+    ):
+        seconds = measure(redis_url, connection, n)
+        rows.append({"setup": setup, "events": n, "seconds": seconds, "events_per_s": n / seconds})
+    return rows
