@@ -62,7 +62,7 @@ def record(
 ) -> dict[str, Any]:
     return _store(
         connection,
-        job.func_name,
+        job.func_name or "?",
         list(job.args),
         dict(job.kwargs),
         job.origin,
