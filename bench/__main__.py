@@ -59,7 +59,7 @@ def main() -> int:
             ["app", "max_rps", "rate", "p50_ms", "p99_ms", "non_2xx"],
         )
         print("measuring processing ...", file=sys.stderr)
-        processing_rows = processing.run(server.url, args.events, baseline_count=400)
+        processing_rows = processing.run(server.url, args.events, baseline_count=200)
         _table(
             "Processing (events applied to sessions)",
             processing_rows,

@@ -166,3 +166,20 @@ def test_huge_numbers_are_refused_by_field() -> None:
     raw = encode(body).replace(b'"sequence":0', b'"sequence":1e400')
     with pytest.raises(InvalidEvent):
         parse_event(raw)
+
+
+def test_file_list_errors_name_the_item_and_field() -> None:
+    details = {
+        **VALID_DETAILS[31],
+        "fileList": [
+            {"fileName": "a.m3u8", "isPlayable": True},
+            {"fileName": 5, "isPlayable": "yes"},
+            "not an object",
+        ],
+    }
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(encode(recording_event(31, details=details)))
+    assert info.value.fields["payload"]["details"]["fileList"] == {
+        1: {"fileName": ["Not a valid string."], "isPlayable": ["Not a valid boolean."]},
+        2: {"_schema": ["Invalid input type."]},
+    }
