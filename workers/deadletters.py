@@ -19,7 +19,7 @@ from rq.job import Job
 
 from config.logging import redact
 from workers import keys, runtime
-from workers.drainers import DRAIN_READY, release_failed, spawn
+from workers.drainers import DRAIN_READY, hand_back, replace, spawn
 from workers.inbox import drain_job_id
 from workers.metrics import DEAD_LETTERS, REPLAYS
 from workers.queues import CONTROL_TIMEOUT_S, DRAIN_TIMEOUT_S, JobPolicy, job_policy
@@ -37,8 +37,9 @@ def on_job_exception(
     if job.should_retry:
         return
     settings = runtime.settings()
-    if job.func_name == DRAIN_READY:
-        release_failed(job.connection, job.id, job.origin, job_policy(settings))
+    if job.func_name == DRAIN_READY:  # its streams go back; a new job takes its place
+        hand_back(job.connection, keys.draining(job.id))
+        replace(job.connection, job.id, job.origin, job_policy(settings))
     letter = record(
         job.connection, job, exc_value, settings.dead_letter_retention_s, settings.secret_values()
     )

@@ -15,7 +15,16 @@ from config.settings import Settings
 from workers import autorecord, keys, runtime, sessions
 from workers.channels import drain_channel
 from workers.deadletters import record_stream
-from workers.drainers import LEAVE_IF_IDLE, LINGER_S, SHIFT_S, hand_back, hand_over
+from workers.drainers import (
+    LEASE_S,
+    LEAVE_IF_IDLE,
+    LINGER_S,
+    RENEW,
+    SHIFT_S,
+    hand_back,
+    recover_dead,
+    replace,
+)
 from workers.queues import enqueue_control, job_policy
 
 log = logging.getLogger("recbridge.drain")
@@ -28,15 +37,20 @@ def drain_ready() -> int:
     assert job is not None, "drain_ready runs as an RQ job"
     connection, settings = job.connection, runtime.settings()
     mine = keys.draining(job.id)
-    hand_back(connection, mine)  # a retried job first returns what it held when it failed
+    renew = connection.register_script(RENEW)
     leave_if_idle = connection.register_script(LEAVE_IF_IDLE)
+    renew(keys=[keys.DRAINERS], args=[job.id, LEASE_S])
+    hand_back(connection, mine)  # a retried job first returns what it held when it failed
+    recover_dead(connection)
     shift_ends, taken = time.monotonic() + SHIFT_S, 0
     while True:
+        renew(keys=[keys.DRAINERS], args=[job.id, LEASE_S])
         # Redis takes a fractional timeout; redis-py's annotation says int.
         raw = connection.blmove(keys.READY, mine, LINGER_S, "LEFT", "RIGHT")  # type: ignore[arg-type]
         if raw is None:
-            if leave_if_idle(keys=[keys.READY, keys.DRAINERS]) == 1:
+            if leave_if_idle(keys=[keys.READY, keys.DRAINERS], args=[job.id]) == 1:
                 return taken
+            recover_dead(connection)
             continue
         stream = keys.text(raw)
         try:
@@ -47,7 +61,7 @@ def drain_ready() -> int:
             _park(connection, settings, stream, job.origin, exc)
         connection.lrem(mine, 1, stream)
         if time.monotonic() > shift_ends:
-            hand_over(connection, job.origin, job_policy(settings))
+            replace(connection, job.id, job.origin, job_policy(settings))
             return taken
 
 

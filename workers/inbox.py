@@ -20,7 +20,7 @@ from redis.commands.core import Script
 from rq import Queue
 
 from workers import keys
-from workers.drainers import enqueue_drainer
+from workers.drainers import add_drainer, redis_now_ms
 from workers.queues import JobPolicy
 
 UNROUTED_KEEP = 10_000
@@ -28,14 +28,16 @@ Outcome = Literal["accepted", "duplicate"]
 
 # The fast path, one round trip, taken unless a drain job must be added: marker, event and,
 # for a stream not yet waiting, its place in the ready list.
-# KEYS: marker, pending flag, inbox, ready list, drainer count.
+# KEYS: marker, pending flag, inbox, ready list, drain-job leases.
 # ARGV: entry, marker TTL, stream, most drain jobs.
 # Returns 0 duplicate, 1 accepted, 2 a drain job is needed (take the transaction path).
 _FAST_PATH = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local waiting = redis.call('EXISTS', KEYS[2]) == 1
-if not waiting and tonumber(redis.call('GET', KEYS[5]) or '0') < tonumber(ARGV[4]) then
-  return 2
+if not waiting then
+  local t = redis.call('TIME')
+  local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  if redis.call('ZCOUNT', KEYS[5], now, '+inf') < tonumber(ARGV[4]) then return 2 end
 end
 redis.call('SET', KEYS[1], 1, 'EX', ARGV[2])
 redis.call('RPUSH', KEYS[3], ARGV[1])
@@ -109,18 +111,19 @@ def submit(
         while True:
             try:
                 pipe.watch(marker, keys.pending(sub.stream), keys.DRAINERS)  # type: ignore[no-untyped-call]
-                seen, waiting, drainers = pipe.mget(marker, keys.pending(sub.stream), keys.DRAINERS)
+                seen, waiting = pipe.mget(marker, keys.pending(sub.stream))
                 if seen is not None:
                     return "duplicate"
+                now_ms = redis_now_ms(pipe)
+                live = pipe.zcount(keys.DRAINERS, now_ms, "+inf")
                 pipe.multi()
                 pipe.set(marker, 1, ex=dedupe_ttl_s)
                 pipe.rpush(keys.inbox(sub.stream), entry)
                 if waiting is None:
                     pipe.set(keys.pending(sub.stream), 1)
                     pipe.rpush(keys.READY, sub.stream)
-                    if int(drainers or 0) < max_drainers:
-                        pipe.incr(keys.DRAINERS)
-                        enqueue_drainer(pipe, queue, policy)
+                    if live < max_drainers:
+                        add_drainer(pipe, queue, policy, now_ms)
                 pipe.execute()
                 return "accepted"
             except WatchError:
