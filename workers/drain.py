@@ -23,9 +23,11 @@ from workers.drainers import (
     SHIFT_S,
     hand_back,
     recover_dead,
+    redis_now_ms,
     replace,
+    spawn,
 )
-from workers.queues import enqueue_control, job_policy
+from workers.queues import enqueue_control, events_queue, job_policy
 
 log = logging.getLogger("recbridge.drain")
 RECONCILE_ON = frozenset({"recording", "failover", "exited", "failed"})
@@ -78,6 +80,22 @@ def _park(connection: Redis, settings: Settings, stream: str, queue: str, exc: E
         "drain.stream_parked",
         extra={"stream": stream, "dead_letter_id": letter["id"], "error": letter["error"]},
     )
+
+
+def watch_drainers() -> int:
+    """Periodic (the `clock` process): recover dead drain jobs' streams, and start a drain
+    job when streams are ready and no live job will take them (no callback may come to
+    start one). Returns the streams handed back."""
+    job = get_current_job()
+    assert job is not None, "watch_drainers runs as an RQ job"
+    connection, settings = job.connection, runtime.settings()
+    handed_back = recover_dead(connection)
+    now_ms = redis_now_ms(connection)
+    live = connection.zcount(keys.DRAINERS, now_ms, "+inf")
+    if connection.llen(keys.READY) and live < settings.drain_concurrency:
+        spawn(connection, events_queue(connection), job_policy(settings))
+        log.warning("drain.watchdog_started_drainer", extra={"live": live})
+    return handed_back
 
 
 def drain(stream: str) -> int:

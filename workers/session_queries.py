@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from redis import Redis
+from rq import get_current_job
 
 from workers import keys, sessions, transitions
 
@@ -77,6 +78,13 @@ def session_events(connection: Redis, sid: str) -> list[dict[str, Any]]:
             }
         )
     return shown
+
+
+def sweep_expired_job() -> int:
+    """Periodic (the `clock` process): forget expired sessions in every index."""
+    job = get_current_job()
+    assert job is not None, "sweep_expired_job runs as an RQ job"
+    return sweep_expired(job.connection)
 
 
 def sweep_expired(connection: Redis, now_s: float | None = None) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tests.conftest import OPS_TOKEN
 from tests.support import processes
@@ -17,6 +18,14 @@ from tests.support.redis_server import free_port
 class Service:
     base: str
     logs: list[tuple[str, str]]
+    env: dict[str, str] = field(default_factory=dict)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def add_worker(self) -> subprocess.Popen[bytes]:
+        """Another worker process, as a process manager would start one."""
+        worker = processes.start("worker", self.env)
+        self.workers.append(worker)
+        return worker
 
     @property
     def auth(self) -> dict[str, str]:
@@ -36,11 +45,14 @@ def run_service(
         **(extra_env or {}),
     }
     port = int(env["PORT"])
-    started = [processes.start("web", env)]
-    service = Service(f"http://127.0.0.1:{port}", [])
+    web = processes.start("web", env)
+    service = Service(f"http://127.0.0.1:{port}", [], env)
+    others: list[subprocess.Popen[bytes]] = []
     try:
-        processes.wait_http(f"{service.base}/healthz", started[0])
-        started += [processes.start("worker", env) for _ in range(workers)]
+        processes.wait_http(f"{service.base}/healthz", web)
+        for _ in range(workers):
+            service.add_worker()
+        others.append(processes.start("clock", env))
         yield service
     finally:
-        service.logs.extend(processes.stop(p) for p in started)
+        service.logs.extend(processes.stop(p) for p in [web, *service.workers, *others])

@@ -1,0 +1,64 @@
+"""``python -m workers``: the Procfile's `worker`, an RQ SimpleWorker with RQ's scheduler.
+
+RQ's own CLI worker exits when Redis disappears at the wrong moment (registering, after a
+job); this entrypoint starts working again once Redis is back, so an outage needs no
+restart. A SIGTERM still ends it after the current job (RQ's warm shutdown).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from config.logging import configure_logging
+from config.metrics import prepare
+from config.settings import SettingsError, load_settings
+
+MAINTENANCE_INTERVAL_S = 30  # how soon jobs of a dead worker are found and retried
+RECONNECT_PAUSE_S = (1, 2, 5, 10)
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.stderr.write(f"recbridge: cannot start: {exc}\n")
+        return 1
+    prepare(settings)  # before anything imports prometheus_client
+
+    from redis import ConnectionError as RedisConnectionError  # noqa: PLC0415
+    from redis import Redis  # noqa: PLC0415
+    from redis import TimeoutError as RedisTimeoutError  # noqa: PLC0415
+    from rq import SimpleWorker  # noqa: PLC0415
+
+    from workers.deadletters import on_job_exception  # noqa: PLC0415
+    from workers.joblog import JobContextFilter  # noqa: PLC0415
+    from workers.queues import ALL_QUEUES  # noqa: PLC0415
+
+    configure_logging(settings.log_level, settings.secret_values(), [JobContextFilter()])
+    log = logging.getLogger("recbridge.worker")
+    # No socket timeout here: RQ blocks on BLPOP for minutes between jobs.
+    connection = Redis.from_url(
+        settings.redis_url, socket_connect_timeout=5, health_check_interval=30
+    )
+    failures = 0
+    while True:
+        try:
+            worker = SimpleWorker(
+                list(ALL_QUEUES),
+                connection=connection,
+                exception_handlers=[on_job_exception],
+                maintenance_interval=MAINTENANCE_INTERVAL_S,
+            )
+            worker.work(with_scheduler=True, logging_level=settings.log_level)
+            return 0  # a requested (warm) shutdown
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            pause = RECONNECT_PAUSE_S[min(failures, len(RECONNECT_PAUSE_S) - 1)]
+            failures += 1
+            log.error("worker.redis_lost", extra={"error": str(exc), "retry_in_s": pause})
+            time.sleep(pause)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
