@@ -120,10 +120,24 @@ def test_operating_a_lifecycle_with_failures(redis_url: str, redis: redis_lib.Re
         assert cli("recordings", "show", recording["id"]).returncode == 0
         assert "recbridge-events" in cli("health").stdout
         assert cli("worker-health").returncode == 0
+        api_answers = [
+            emulated.api("GET", path).text
+            for path in (
+                "/api/recordings",
+                f"/api/recordings/{recording['id']}",
+                "/api/sessions",
+                f"/api/sessions/{sid}",
+                f"/api/sessions/{sid}/events",
+                "/api/dead-letters",
+                "/rq/0/data/queues.json",
+                "/rq/0/data/workers.json",
+            )
+        ]
+        api_answers.append(emulated.http.get(f"{emulated.service.base}/metrics", timeout=5).text)
         emulated_logs = emulated.service.logs
     assert cli("worker-health", "--max-age", "0.001").returncode == 1
 
-    outputs = [text for pair in emulated_logs for text in pair] + cli_outputs
+    outputs = [text for pair in emulated_logs for text in pair] + cli_outputs + api_answers
     assert any('"event":"ncs.accepted"' in text for text in outputs)
     for secret in SECRETS:
         assert not [t for t in outputs if secret in t], f"a secret is in the logs: {secret[:4]}…"

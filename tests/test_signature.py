@@ -1,3 +1,5 @@
+import hmac
+
 from webhook.signature import V1_HEADER, V2_HEADER, sign, verify
 
 # Agora's published vector (agora-reference §3.4): exact bytes, no trailing newline.
@@ -50,3 +52,18 @@ def test_rotation_accepts_each_configured_secret() -> None:
     new_sig = sign("new-secret", AGORA_BODY)[V2_HEADER]
     assert verify(AGORA_BODY, {V2_HEADER: new_sig}, secrets)
     assert not verify(AGORA_BODY, {V2_HEADER: new_sig}, ["secret"])
+
+
+def test_every_secret_is_compared_in_constant_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr("webhook.signature.hmac.compare_digest", spy)
+    headers = {V2_HEADER: AGORA_SHA256, V1_HEADER: AGORA_SHA1}
+    assert verify(AGORA_BODY, headers, ["secret", "other"])
+    # both headers against both secrets, although the first comparison already matched
+    assert len(calls) == 4

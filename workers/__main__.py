@@ -52,7 +52,10 @@ def main() -> int:
                 maintenance_interval=MAINTENANCE_INTERVAL_S,
             )
             worker.work(with_scheduler=True, logging_level=settings.log_level)
-            return 0  # a requested (warm) shutdown
+            if worker._stop_requested:  # SIGTERM/SIGINT: a warm shutdown was asked for
+                return 0
+            log.error("worker.stopped_unasked", extra={"retry_in_s": RECONNECT_PAUSE_S[0]})
+            time.sleep(RECONNECT_PAUSE_S[0])
         except (RedisConnectionError, RedisTimeoutError) as exc:
             pause = RECONNECT_PAUSE_S[min(failures, len(RECONNECT_PAUSE_S) - 1)]
             failures += 1
