@@ -108,15 +108,14 @@ def drain(stream: str) -> int:
 def drain_stream(connection: Redis, settings: Settings, stream: str) -> int:
     if stream.startswith("s:"):
         sid = stream[2:]
-        before = sessions.load(connection, sid)
-        taken = sessions.drain_session(connection, sid, retention_s=settings.session_retention_s)
-        after = sessions.load(connection, sid)
-        changed = after is not None and (before is None or before["state"] != after["state"])
+        drained = sessions.drain_session(connection, sid, retention_s=settings.session_retention_s)
+        after = drained.session
+        changed = after is not None and drained.state_before != after["state"]
         if changed and after and after.get("recording_id") and after["state"] in RECONCILE_ON:
             enqueue_control(
                 connection, settings, "workers.control.reconcile", after["recording_id"], sid
             )
-        return taken
+        return drained.taken
     if stream.startswith("c:"):
         events = drain_channel(connection, stream[2:])
         autorecord.on_channel_events(connection, settings, stream[2:], events)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -172,8 +173,15 @@ def _observe(entries: list[dict[str, Any]], fresh: int) -> None:
     EVENTS_APPLIED.labels("copy").inc(len(entries) - fresh)
 
 
-def drain_session(connection: Redis, sid: str, *, retention_s: int) -> int:
-    """Apply everything in the session's inbox. Returns how many entries were taken."""
+@dataclass(frozen=True)
+class Drained:
+    taken: int  # inbox entries taken
+    state_before: str | None  # the session's state before this drain
+    session: dict[str, Any] | None  # the session after it
+
+
+def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
+    """Apply everything in the session's inbox."""
     stream = "s:" + sid
     inbox, pending = keys.inbox(stream), keys.pending(stream)
     session_key, timeline_key = keys.session(sid), keys.timeline(sid)
@@ -181,12 +189,15 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> int:
     # commits; the other re-reads.
     version_key = keys.drain_version(stream)
     clear_pending = connection.register_script(CLEAR_PENDING_IF_EMPTY)
-    taken = 0
+    taken, first_read = 0, True
+    state_before: str | None = None
     with connection.pipeline() as pipe:
         while True:
             try:
                 pipe.watch(session_key, version_key)  # type: ignore[no-untyped-call]
                 before = load(pipe, sid)
+                if first_read:
+                    state_before, first_read = (before["state"] if before else None), False
                 raw_entries = pipe.lrange(inbox, 0, BATCH - 1)
                 entries = [decode_entry(raw) for raw in raw_entries]
                 by_identity: dict[str, dict[str, Any]] = {}
@@ -239,4 +250,4 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> int:
                 },
             )
             if results[-1] == 1:
-                return taken
+                return Drained(taken, state_before, after)

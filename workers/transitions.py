@@ -136,10 +136,15 @@ def _note_sequence(session: dict[str, Any], seq: int) -> None:
 
 
 def apply(session: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
-    """The session after ``event`` (a validated Cloud Recording NCS body).
+    """The session after ``event`` (a validated Cloud Recording NCS body); ``session`` is
+    left as it was.
 
     Unknown event types are kept on the timeline by the caller and change nothing here.
     """
+    return _apply_in_place(copy.deepcopy(session) if session is not None else None, event)
+
+
+def _apply_in_place(session: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
     handler = _HANDLERS.get(event["eventType"])
     if handler is None:
         return session
@@ -148,8 +153,6 @@ def apply(session: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, An
     at_ms = payload.get("sendts") or event.get("notifyMs") or 0
     if session is None:
         session = new_session(payload["sid"], payload.get("cname", ""), payload.get("uid", ""))
-    else:
-        session = copy.deepcopy(session)
     _note_sequence(session, payload["sequence"])
     if session["started_ms"] is None:
         session["started_ms"] = at_ms
@@ -342,10 +345,12 @@ def event_identity(event: dict[str, Any]) -> str:
 def fold(
     events: Iterable[dict[str, Any]], session: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
-    """Apply distinct ``events`` in sequence order; ``session`` is the state before them."""
+    """Apply distinct ``events`` in sequence order; ``session`` is the state before them
+    (left as it was: it is copied once, not once per event)."""
+    current = copy.deepcopy(session) if session is not None else None
     for event in sorted(events, key=event_identity):
-        session = apply(session, event)
-    return session
+        current = _apply_in_place(current, event)
+    return current
 
 
 def files_by_uid(session: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
