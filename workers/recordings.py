@@ -16,6 +16,7 @@ import orjson
 from redis import Redis, WatchError
 
 from workers import keys
+from workers.indexes import newest_first
 
 REQUESTED, STARTING, ACTIVE, STOPPING, STOPPED, FAILED = (
     "requested",
@@ -207,20 +208,4 @@ def list_recordings(
         index = keys.recordings_by_state(state)
     else:
         index = keys.RECORDINGS_ALL
-    found: list[dict[str, Any]] = []
-    start = 0
-    while len(found) < limit:
-        ids = keys.members(connection.zrevrange(index, start, start + 199))
-        if not ids:
-            break
-        raws = connection.mget([keys.recording(i) for i in ids])
-        for raw in raws:
-            if raw is None:
-                continue
-            recording = orjson.loads(raw)
-            if state is None or recording["state"] == state:
-                found.append(recording)
-                if len(found) == limit:
-                    break
-        start += 200
-    return found
+    return newest_first(connection, index, keys.recording, state=state, limit=limit)

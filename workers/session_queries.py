@@ -5,20 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from redis import Redis
 from rq import get_current_job
 
 from workers import keys, sessions, transitions
-
-SCAN_PAGE = 200
-
-
-def _load_many(connection: Redis, sids: list[str]) -> list[dict[str, Any] | None]:
-    if not sids:
-        return []
-    raws = connection.mget([keys.session(sid) for sid in sids])
-    return [orjson.loads(raw) if raw else None for raw in raws]
+from workers.indexes import newest_first
 
 
 def list_sessions(
@@ -31,23 +22,7 @@ def list_sessions(
         index = keys.sessions_by_state(state)
     else:
         index = keys.SESSIONS_ALL
-    found: list[dict[str, Any]] = []
-    start = 0
-    while len(found) < limit:
-        sids = keys.members(connection.zrevrange(index, start, start + SCAN_PAGE - 1))
-        if not sids:
-            break
-        for sid, session in zip(sids, _load_many(connection, sids), strict=True):
-            if session is None:
-                connection.zrem(index, sid)  # expired: the index forgets it
-                continue
-            if state is not None and session["state"] != state:
-                continue
-            found.append(session)
-            if len(found) == limit:
-                break
-        start += SCAN_PAGE
-    return found
+    return newest_first(connection, index, keys.session, state=state, limit=limit)
 
 
 def get_session(connection: Redis, sid: str) -> dict[str, Any] | None:
