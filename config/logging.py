@@ -45,7 +45,7 @@ class RedactingFormatter(logging.Formatter):
     def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
         super().__init__()
         self._inner = inner
-        self._secrets = tuple(secrets)
+        self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(self._inner.format(record), self._secrets)
@@ -58,6 +58,12 @@ def configure_logging(
     level: str, secrets: Iterable[str], filters: Iterable[logging.Filter] = ()
 ) -> None:
     """Send every log line of this process, as JSON and redacted, to stdout."""
+    # The JSON lines carry none of these; skipping them is the logging HOWTO's own advice
+    # ("Optimization") and saves a stack walk and two lookups on every callback's log line.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:

@@ -42,6 +42,15 @@ def test_one_drain_job_for_many_events_of_a_session(
     assert queued_jobs(redis) == 1
 
 
+def test_a_redis_that_forgot_the_ingest_script_still_takes_callbacks(
+    client: FlaskClient, redis: redis_lib.Redis
+) -> None:
+    assert post(client, encode(recording_event(43, sid="S9", sequence=1))).status_code == 200
+    redis.script_flush()  # what a restarted Redis looks like to a running web worker
+    assert post(client, encode(recording_event(43, sid="S9", sequence=2))).status_code == 200
+    assert redis.llen(keys.inbox("s:S9")) == 2
+
+
 def test_job_ids_are_safe_and_args_carry_no_secret(
     client: FlaskClient, redis: redis_lib.Redis
 ) -> None:
