@@ -9,7 +9,7 @@ from typing import Any
 from config.metrics import prepare
 from config.settings import SettingsError, load_settings
 
-workers = max(2, multiprocessing.cpu_count())
+workers = 2 * multiprocessing.cpu_count() + 1
 worker_class = "sync"
 timeout = 30
 graceful_timeout = 20
