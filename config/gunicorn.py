@@ -9,6 +9,9 @@ from typing import Any
 from config.metrics import prepare
 from config.settings import SettingsError, load_settings
 
+# gunicorn's documented starting point. A sync worker sits idle during each callback's Redis
+# round trip, so one per core would leave cores idle; override with
+# GUNICORN_CMD_ARGS="--workers N".
 workers = 2 * multiprocessing.cpu_count() + 1
 worker_class = "sync"
 timeout = 30
