@@ -9,10 +9,10 @@ from typing import Any
 from config.metrics import prepare
 from config.settings import SettingsError, load_settings
 
-# gunicorn's documented starting point. A sync worker sits idle during each callback's Redis
-# round trip, so one per core would leave cores idle; override with
-# GUNICORN_CMD_ARGS="--workers N".
-workers = 2 * multiprocessing.cpu_count() + 1
+# One sync worker per core (at least two). gunicorn's usual 2 x cores + 1 measured no faster
+# here (docs/performance.md) and costs a process each; GUNICORN_CMD_ARGS="--workers N"
+# overrides.
+workers = max(2, multiprocessing.cpu_count())
 worker_class = "sync"
 timeout = 30
 graceful_timeout = 20

@@ -34,9 +34,11 @@ def main() -> int:
 
     from workers.deadletters import on_job_exception  # noqa: PLC0415
     from workers.joblog import JobContextFilter  # noqa: PLC0415
+    from workers.lineage import end_children_with_this_process  # noqa: PLC0415
     from workers.queues import ALL_QUEUES  # noqa: PLC0415
 
     configure_logging(settings.log_level, settings.secret_values(), [JobContextFilter()])
+    end_children_with_this_process()  # RQ's scheduler must not outlive a killed worker
     log = logging.getLogger("recbridge.worker")
     # No socket timeout here: RQ blocks on BLPOP for minutes between jobs.
     connection = Redis.from_url(
