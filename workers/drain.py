@@ -19,12 +19,14 @@ from workers.drainers import (
     LEASE_S,
     LEAVE_IF_IDLE,
     LINGER_S,
+    MAX_SHIFT_S,
     RENEW,
-    SHIFT_S,
     hand_back,
+    jobs_waiting,
     recover_dead,
     redis_now_ms,
     replace,
+    shift_length_s,
     spawn,
 )
 from workers.queues import enqueue_control, events_queue, job_policy
@@ -44,7 +46,8 @@ def drain_ready() -> int:
     renew(keys=[keys.DRAINERS], args=[job.id, LEASE_S])
     hand_back(connection, mine)  # a retried job first returns what it held when it failed
     recover_dead(connection)
-    shift_ends, taken = time.monotonic() + SHIFT_S, 0
+    started = time.monotonic()
+    shift_ends, taken = started + shift_length_s(), 0
     while True:
         renew(keys=[keys.DRAINERS], args=[job.id, LEASE_S])
         # Redis takes a fractional timeout; redis-py's annotation says int.
@@ -62,9 +65,12 @@ def drain_ready() -> int:
         except Exception as exc:
             _park(connection, settings, stream, job.origin, exc)
         connection.lrem(mine, 1, stream)
-        if time.monotonic() > shift_ends:
-            replace(connection, job.id, job.origin, job_policy(settings))
-            return taken
+        now = time.monotonic()
+        if now > shift_ends:
+            if jobs_waiting(connection) or now - started > MAX_SHIFT_S:
+                replace(connection, job.id, job.origin, job_policy(settings))
+                return taken
+            shift_ends = now + shift_length_s()
 
 
 def _park(connection: Redis, settings: Settings, stream: str, queue: str, exc: Exception) -> None:

@@ -16,6 +16,7 @@ leave an inbox only in the transaction that applies them, so nothing is lost or 
 
 from __future__ import annotations
 
+import random
 import secrets
 
 from redis import Redis
@@ -23,10 +24,12 @@ from redis.client import Pipeline
 from rq import Queue
 
 from workers import keys
-from workers.queues import DRAIN_TIMEOUT_S, JobPolicy
+from workers.queues import ALL_QUEUES, DRAIN_TIMEOUT_S, JobPolicy
 
 LINGER_S = 0.5  # how long an idle drain job waits for more work before it leaves
-SHIFT_S = 5.0  # how long one drain job may keep a worker before handing over
+SHIFT_S = 5.0  # after this long a drain job hands its worker over, if a job is waiting
+SHIFT_JITTER = 0.2  # shifts differ by up to this share, so drainers rarely hand over at once
+MAX_SHIFT_S = 30.0  # hand over even when nothing waits: well inside DRAIN_TIMEOUT_S
 LEASE_S = 10  # a running drain job that has not renewed for this long is dead
 QUEUED_LEASE_S = 60  # a queued drain job's lease, until it starts and renews
 DRAIN_READY = "workers.drain.drain_ready"
@@ -77,6 +80,18 @@ def add_drainer(pipe: Pipeline, queue: Queue, policy: JobPolicy, now_ms: int) ->
     enqueue_drainer(pipe, queue, policy, job_id)
     pipe.zadd(keys.DRAINERS, {job_id: now_ms + QUEUED_LEASE_S * 1000})
     return job_id
+
+
+def shift_length_s() -> float:
+    return SHIFT_S * (1 + SHIFT_JITTER * (2 * random.random() - 1))
+
+
+def jobs_waiting(connection: Redis) -> bool:
+    """Whether any recbridge queue holds a job no worker has taken yet."""
+    with connection.pipeline(transaction=False) as pipe:
+        for name in ALL_QUEUES:
+            pipe.llen(Queue(name, connection=connection).key)
+        return any(pipe.execute())
 
 
 def redis_now_ms(connection: Redis | Pipeline) -> int:

@@ -12,7 +12,9 @@ from config.settings import Settings
 
 EVENTS_QUEUE = "recbridge-events"
 CONTROL_QUEUE = "recbridge-control"
-ALL_QUEUES = (EVENTS_QUEUE, CONTROL_QUEUE)
+# Workers take control jobs first: drain jobs hand over to successors, and a successor
+# queued ahead of control jobs would keep them waiting for as long as events flow.
+ALL_QUEUES = (CONTROL_QUEUE, EVENTS_QUEUE)
 
 DRAIN_TIMEOUT_S = 60
 
