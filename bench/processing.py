@@ -75,10 +75,12 @@ def rq_workers(command: str, redis_url: str, connection: redis_lib.Redis) -> Ite
             processes.stop(proc)
 
 
-def _procfile_workers(redis_url: str, connection: redis_lib.Redis, count: int) -> float:
+def _procfile_workers(
+    redis_url: str, connection: redis_lib.Redis, count: int, per_session: int
+) -> float:
     connection.flushdb()
     streams: dict[str, list[bytes]] = {}
-    for event in events(count, 200):
+    for event in events(count, count // per_session):
         stream = "s:" + event["payload"]["sid"]
         streams.setdefault(stream, []).append(
             encode_entry(Submission(event["noticeId"], stream, event, int(time.time() * 1000)))
@@ -131,13 +133,21 @@ def _bare(redis_url: str, connection: redis_lib.Redis, count: int) -> float:
 
 
 def run(redis_url: str, count: int, baseline_count: int) -> list[dict[str, object]]:
+    """Rows: recbridge with a backlog of 20 events per session (about one session's life),
+    recbridge with one event per session (nothing to coalesce: its worst case), RQ's
+    default worker, the bare loop."""
     connection = redis_lib.Redis.from_url(redis_url)
     rows = []
     for setup, measure, n in (
         (
-            f"Procfile workers ({WORKERS} SimpleWorker, pool of {WORKERS} drain jobs)",
-            _procfile_workers,
+            f"Procfile workers ({WORKERS} SimpleWorker, {WORKERS} drain jobs), 20 events/session",
+            lambda url, conn, n: _procfile_workers(url, conn, n, per_session=20),
             count,
+        ),
+        (
+            f"Procfile workers ({WORKERS} SimpleWorker, {WORKERS} drain jobs), 1 event/session",
+            lambda url, conn, n: _procfile_workers(url, conn, n, per_session=1),
+            count // 2,
         ),
         (
             f"RQ default Worker ({WORKERS}, fork per job, one job per event)",

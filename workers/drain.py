@@ -21,6 +21,7 @@ from workers.drainers import (
     LINGER_S,
     MAX_SHIFT_S,
     RENEW,
+    RENEW_EVERY_S,
     hand_back,
     jobs_waiting,
     recover_dead,
@@ -46,12 +47,14 @@ def drain_ready() -> int:
     renew(keys=[keys.DRAINERS], args=[job.id, LEASE_S])
     hand_back(connection, mine)  # a retried job first returns what it held when it failed
     recover_dead(connection)
-    started = time.monotonic()
+    started = renewed = time.monotonic()
     shift_ends, taken = started + shift_length_s(), 0
+    done: str | None = None  # drained, still to leave `mine` (with the next take)
     while True:
-        renew(keys=[keys.DRAINERS], args=[job.id, LEASE_S])
-        # Redis takes a fractional timeout; redis-py's annotation says int.
-        raw = connection.blmove(keys.READY, mine, LINGER_S, "LEFT", "RIGHT")  # type: ignore[arg-type]
+        if time.monotonic() - renewed > RENEW_EVERY_S:
+            renew(keys=[keys.DRAINERS], args=[job.id, LEASE_S])
+            renewed = time.monotonic()
+        raw, done = _release_and_take(connection, mine, done), None
         if raw is None:
             if leave_if_idle(keys=[keys.READY, keys.DRAINERS], args=[job.id]) == 1:
                 return taken
@@ -64,13 +67,26 @@ def drain_ready() -> int:
             raise  # Redis itself failed: the job's retry hands the stream back
         except Exception as exc:
             _park(connection, settings, stream, job.origin, exc)
-        connection.lrem(mine, 1, stream)
+        done = stream
         now = time.monotonic()
         if now > shift_ends:
             if jobs_waiting(connection) or now - started > MAX_SHIFT_S:
+                connection.lrem(mine, 1, done)
                 replace(connection, job.id, job.origin, job_policy(settings))
                 return taken
             shift_ends = now + shift_length_s()
+
+
+def _release_and_take(connection: Redis, mine: str, done: str | None) -> bytes | None:
+    """Drop the stream just drained from this job's list and take the next ready one, in
+    one round trip; waits up to LINGER_S for one."""
+    with connection.pipeline(transaction=False) as pipe:
+        if done is not None:
+            pipe.lrem(mine, 1, done)
+        # Redis takes a fractional timeout; redis-py's annotation says int.
+        pipe.blmove(keys.READY, mine, LINGER_S, "LEFT", "RIGHT")  # type: ignore[arg-type]
+        taken: bytes | None = pipe.execute()[-1]
+    return taken
 
 
 def _park(connection: Redis, settings: Settings, stream: str, queue: str, exc: Exception) -> None:

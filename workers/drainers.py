@@ -31,6 +31,7 @@ SHIFT_S = 5.0  # after this long a drain job hands its worker over, if a job is 
 SHIFT_JITTER = 0.2  # shifts differ by up to this share, so drainers rarely hand over at once
 MAX_SHIFT_S = 30.0  # hand over even when nothing waits: well inside DRAIN_TIMEOUT_S
 LEASE_S = 10  # a running drain job that has not renewed for this long is dead
+RENEW_EVERY_S = 1.0  # a working drain job renews its lease at most this often
 QUEUED_LEASE_S = 60  # a queued drain job's lease, until it starts and renews
 DRAIN_READY = "workers.drain.drain_ready"
 
