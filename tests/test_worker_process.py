@@ -1,4 +1,5 @@
-"""The worker process as a process manager sees it: killed outright, it leaves nothing."""
+"""The worker process as a process manager sees it: stopped, it hands its work over at once;
+killed outright, it leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -8,10 +9,19 @@ import time
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
+from rq import Queue
 
 from tests.support import processes
+from tests.support.ncs import recording_event
+from tests.support.workers import run_burst
+from workers import keys, sessions
+from workers.drainers import spawn
+from workers.inbox import Submission, encode_entry
+from workers.queues import EVENTS_QUEUE, JobPolicy, events_queue
 
 pytestmark = pytest.mark.integration
+STREAMS = 5_000
 
 
 def children(pid: int) -> list[int]:
@@ -50,3 +60,32 @@ def test_a_killed_worker_takes_its_rq_scheduler_with_it(redis_url: str) -> None:
         processes.stop(worker)
         if scheduler is not None and running(scheduler):
             os.kill(scheduler, signal.SIGKILL)  # leave no orphan behind a failed test
+
+
+def test_a_warm_shutdown_hands_the_drain_over_at_once(redis_url: str) -> None:
+    connection = redis_lib.Redis.from_url(redis_url)
+    connection.flushdb()
+    streams = [f"s:shutdown-{i:05d}" for i in range(STREAMS)]
+    with connection.pipeline() as pipe:  # far more work than a few seconds can drain
+        for stream in streams:
+            event = recording_event(40, sid=stream[2:])
+            pipe.rpush(keys.inbox(stream), encode_entry(Submission("n", stream, event, 0)))
+            pipe.set(keys.pending(stream), 1)
+            pipe.rpush(keys.READY, stream)
+        pipe.execute()
+    worker = processes.start("worker", {"REDIS_URL": redis_url})
+    try:
+        spawn(connection, events_queue(connection), JobPolicy(600, ()))
+        wait_for(lambda: connection.llen(keys.READY) < STREAMS - 20, 30, "no drain started")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=10)  # RQ's warm shutdown: after the current job
+        assert worker.returncode == 0
+    finally:
+        processes.stop(worker)
+    left = connection.llen(keys.READY)
+    assert left > 0, "the drain job ran to the end instead of handing over"
+    successors = Queue(EVENTS_QUEUE, connection=connection)
+    assert successors.count == 1  # the successor waits for the next worker...
+    run_burst(connection)  # ...which drains everything that was left
+    assert connection.llen(keys.READY) == 0
+    assert all(sessions.load(connection, stream[2:]) for stream in streams[:: STREAMS // 10])

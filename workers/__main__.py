@@ -30,12 +30,12 @@ def main() -> int:
     from redis import ConnectionError as RedisConnectionError  # noqa: PLC0415
     from redis import Redis  # noqa: PLC0415
     from redis import TimeoutError as RedisTimeoutError  # noqa: PLC0415
-    from rq import SimpleWorker  # noqa: PLC0415
 
     from workers.deadletters import on_job_exception  # noqa: PLC0415
     from workers.joblog import JobContextFilter  # noqa: PLC0415
     from workers.lineage import end_children_with_this_process  # noqa: PLC0415
     from workers.queues import ALL_QUEUES  # noqa: PLC0415
+    from workers.worker_class import RecbridgeWorker  # noqa: PLC0415
 
     configure_logging(settings.log_level, settings.secret_values(), [JobContextFilter()])
     end_children_with_this_process()  # RQ's scheduler must not outlive a killed worker
@@ -47,7 +47,7 @@ def main() -> int:
     failures = 0
     while True:
         try:
-            worker = SimpleWorker(
+            worker = RecbridgeWorker(
                 list(ALL_QUEUES),
                 connection=connection,
                 exception_handlers=[on_job_exception],

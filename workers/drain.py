@@ -37,7 +37,8 @@ RECONCILE_ON = frozenset({"recording", "failover", "exited", "failed"})
 
 
 def drain_ready() -> int:
-    """Drain ready streams until none is left (after lingering) or the shift ends."""
+    """Drain ready streams until none is left (after lingering), or the shift ends while
+    another job waits, or the worker is asked to stop; then a successor takes over."""
     job = get_current_job()
     assert job is not None, "drain_ready runs as an RQ job"
     connection, settings = job.connection, runtime.settings()
@@ -68,9 +69,9 @@ def drain_ready() -> int:
         except Exception as exc:
             _park(connection, settings, stream, job.origin, exc)
         done = stream
-        now = time.monotonic()
-        if now > shift_ends:
-            if jobs_waiting(connection) or now - started > MAX_SHIFT_S:
+        now, stopping = time.monotonic(), runtime.stop_requested()
+        if stopping or now > shift_ends:
+            if stopping or jobs_waiting(connection) or now - started > MAX_SHIFT_S:
                 connection.lrem(mine, 1, done)
                 replace(connection, job.id, job.origin, job_policy(settings))
                 return taken

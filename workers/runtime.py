@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from redis import Redis
@@ -11,6 +12,16 @@ from workers.agora.client import AgoraClient
 from workers.ratelimit import SharedRateLimit
 
 _clients: dict[int, AgoraClient] = {}
+_stopping = threading.Event()
+
+
+def request_stop() -> None:
+    """The worker was asked to stop (SIGTERM): long jobs should wind up."""
+    _stopping.set()
+
+
+def stop_requested() -> bool:
+    return _stopping.is_set()
 
 
 @lru_cache(maxsize=1)
