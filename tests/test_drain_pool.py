@@ -89,3 +89,15 @@ def test_a_waiting_control_job_gets_the_worker_before_the_next_drain(
         "s:pool-c",  # the control job is done: nothing waits, the successor keeps going
     ]
     assert all(sessions.load(redis, sid) for sid in SIDS)
+
+
+def test_a_redis_that_forgot_the_scripts_still_drains_and_clears_the_flag(
+    redis: redis_lib.Redis,
+) -> None:
+    stage_ready_streams(redis)
+    for sid in SIDS:
+        redis.script_flush()  # as after a Redis restart: the drain's scripts are unknown
+        drained = sessions.drain_session(redis, sid, retention_s=3600)
+        assert drained.taken == 1 and drained.session is not None
+        assert redis.llen(keys.inbox("s:" + sid)) == 0
+        assert not redis.exists(keys.pending("s:" + sid))  # the next event will be drained

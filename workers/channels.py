@@ -8,10 +8,11 @@ from typing import Any
 
 import orjson
 from redis import Redis, WatchError
+from redis.exceptions import NoScriptError
 
 from workers import keys
 from workers.inbox import decode_entry
-from workers.sessions import BATCH, CLEAR_PENDING_IF_EMPTY
+from workers.sessions import BATCH, CLEAR_PENDING
 
 log = logging.getLogger("recbridge.channels")
 
@@ -77,7 +78,6 @@ def drain_channel(connection: Redis, name: str) -> list[dict[str, Any]]:
     """Apply the channel's inbox; returns the events that applied (for recording control)."""
     stream = "c:" + name
     inbox, pending, channel_key = keys.inbox(stream), keys.pending(stream), keys.channel(name)
-    clear_pending = connection.register_script(CLEAR_PENDING_IF_EMPTY)
     applied: list[dict[str, Any]] = []
     with connection.pipeline() as pipe:
         while True:
@@ -96,11 +96,13 @@ def drain_channel(connection: Redis, name: str) -> list[dict[str, Any]]:
                 pipe.set(channel_key, orjson.dumps(channel), ex=CHANNEL_TTL_S)
                 if raw_entries:
                     pipe.ltrim(inbox, len(raw_entries), -1)
-                clear_pending(keys=[inbox, pending], client=pipe)
-                results = pipe.execute()
+                CLEAR_PENDING.queue(pipe, [inbox, pending], [])
+                emptied = pipe.execute()[-1]
             except WatchError:
                 continue
+            except NoScriptError:  # all else was applied; Redis had lost the script
+                emptied = CLEAR_PENDING.run(connection, [inbox, pending], [])
             applied.extend(events)
             log.info("channel.drained", extra={"cname": name, "events": len(events)})
-            if results[-1] == 1:
+            if emptied == 1:
                 return applied

@@ -10,18 +10,17 @@ separate them.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 from redis import Redis, WatchError
-from redis.exceptions import NoScriptError
 from rq import Queue
 
 from workers import keys
 from workers.drainers import add_drainer, redis_now_ms
+from workers.lua import LuaScript
 from workers.queues import JobPolicy
 
 UNROUTED_KEEP = 10_000
@@ -48,17 +47,7 @@ if not waiting then
 end
 return 1
 """
-_FAST_PATH_SHA = hashlib.sha1(_FAST_PATH.encode(), usedforsecurity=False).hexdigest()
-
-
-def _run_fast_path(connection: Redis, script_keys: list[str], args: list[object]) -> int:
-    # EVALSHA straight from the client: redis-py's Script wrapper costs more per call than
-    # the script itself takes in Redis, and this runs once per callback.
-    try:
-        return int(connection.evalsha(_FAST_PATH_SHA, len(script_keys), *script_keys, *args))  # type: ignore[arg-type]
-    except NoScriptError:  # a restarted Redis has forgotten it
-        connection.script_load(_FAST_PATH)
-        return int(connection.evalsha(_FAST_PATH_SHA, len(script_keys), *script_keys, *args))  # type: ignore[arg-type]
+FAST_PATH = LuaScript(_FAST_PATH)
 
 
 @dataclass(frozen=True)
@@ -104,7 +93,9 @@ def submit(
         keys.READY,
         keys.DRAINERS,
     ]
-    fast = _run_fast_path(connection, stream_keys, [entry, dedupe_ttl_s, sub.stream, max_drainers])
+    fast = int(
+        FAST_PATH.run(connection, stream_keys, [entry, dedupe_ttl_s, sub.stream, max_drainers])
+    )
     if fast == 0:
         return "duplicate"
     if fast == 1:

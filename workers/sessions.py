@@ -14,9 +14,11 @@ from typing import Any
 import orjson
 from redis import Redis, WatchError
 from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from workers import keys, transitions
 from workers.inbox import decode_entry
+from workers.lua import LuaScript
 from workers.metrics import APPLY_LATENCY, EVENTS_APPLIED
 
 log = logging.getLogger("recbridge.sessions")
@@ -31,6 +33,13 @@ if redis.call('LLEN', KEYS[1]) == 0 then
 end
 return 0
 """
+CLEAR_PENDING = LuaScript(CLEAR_PENDING_IF_EMPTY)
+# What a drain reads first, in one round trip. KEYS: session, inbox, link. ARGV: batch.
+READ_BATCH = LuaScript(
+    "return {redis.call('GET', KEYS[1]),"
+    " redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1),"
+    " redis.call('GET', KEYS[3])}"
+)
 # Fields recording control writes; refolding the events must keep them.
 LINK_FIELDS = ("resource_id", "recording_id")
 
@@ -69,10 +78,10 @@ def _next_session(
     return refolded
 
 
-def _apply_link(pipe: Pipeline, sid: str, session: dict[str, Any] | None) -> None:
+def _apply_link(session: dict[str, Any] | None, raw: bytes | None) -> None:
+    """Copy what recording control linked before the session's first callback."""
     if session is None or session.get("recording_id"):
         return
-    raw = pipe.get(keys.session_link(sid))
     if raw:
         link_fields = orjson.loads(raw)
         for name in LINK_FIELDS:
@@ -188,17 +197,19 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
     # Every commit bumps the version, so of two drains that read the same batch only one
     # commits; the other re-reads.
     version_key = keys.drain_version(stream)
-    clear_pending = connection.register_script(CLEAR_PENDING_IF_EMPTY)
+    link_key = keys.session_link(sid)
     taken, first_read = 0, True
     state_before: str | None = None
     with connection.pipeline() as pipe:
         while True:
             try:
                 pipe.watch(session_key, version_key)  # type: ignore[no-untyped-call]
-                before = load(pipe, sid)
+                raw_session, raw_entries, raw_link = READ_BATCH.run(
+                    pipe, [session_key, inbox, link_key], [BATCH]
+                )
+                before = orjson.loads(raw_session) if raw_session else None
                 if first_read:
                     state_before, first_read = (before["state"] if before else None), False
-                raw_entries = pipe.lrange(inbox, 0, BATCH - 1)
                 entries = [decode_entry(raw) for raw in raw_entries]
                 by_identity: dict[str, dict[str, Any]] = {}
                 for entry in entries:
@@ -212,7 +223,7 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                 }
                 after = _next_session(pipe, sid, before, list(fresh.values()))
                 if before is None:
-                    _apply_link(pipe, sid, after)
+                    _apply_link(after, raw_link)
                 pipe.multi()
                 if fresh:
                     applied_ms = int(time.time() * 1000)
@@ -233,10 +244,12 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                 pipe.expire(version_key, retention_s)
                 if raw_entries:
                     pipe.ltrim(inbox, len(raw_entries), -1)
-                clear_pending(keys=[inbox, pending], client=pipe)
-                results = pipe.execute()
+                CLEAR_PENDING.queue(pipe, [inbox, pending], [])
+                emptied = pipe.execute()[-1]
             except WatchError:
                 continue
+            except NoScriptError:  # all else was applied; Redis had lost the script
+                emptied = CLEAR_PENDING.run(connection, [inbox, pending], [])
             taken += len(raw_entries)
             _observe(entries, len(fresh))
             log.info(
@@ -249,5 +262,5 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                     "state": (after or {}).get("state"),
                 },
             )
-            if results[-1] == 1:
+            if emptied == 1:
                 return Drained(taken, state_before, after)
