@@ -89,3 +89,16 @@ def test_a_warm_shutdown_hands_the_drain_over_at_once(redis_url: str) -> None:
     run_burst(connection)  # ...which drains everything that was left
     assert connection.llen(keys.READY) == 0
     assert all(sessions.load(connection, stream[2:]) for stream in streams[:: STREAMS // 10])
+
+
+def test_an_idle_worker_stops_on_sigterm(redis_url: str) -> None:
+    worker = processes.start("worker", {"REDIS_URL": redis_url})
+    try:
+        wait_for(lambda: children(worker.pid), 30, "the worker never started RQ's scheduler")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=10)  # not restarted as if RQ had stopped unasked
+        assert worker.returncode == 0
+        out, err = processes.output(worker)
+        assert "worker.stopped_unasked" not in out + err
+    finally:
+        processes.stop(worker)

@@ -31,6 +31,7 @@ def main() -> int:
     from redis import Redis  # noqa: PLC0415
     from redis import TimeoutError as RedisTimeoutError  # noqa: PLC0415
 
+    from workers import runtime  # noqa: PLC0415
     from workers.deadletters import on_job_exception  # noqa: PLC0415
     from workers.joblog import JobContextFilter  # noqa: PLC0415
     from workers.lineage import end_children_with_this_process  # noqa: PLC0415
@@ -54,7 +55,9 @@ def main() -> int:
                 maintenance_interval=MAINTENANCE_INTERVAL_S,
             )
             worker.work(with_scheduler=True, logging_level=settings.log_level)
-            if worker._stop_requested:  # SIGTERM/SIGINT: a warm shutdown was asked for
+            # SIGTERM/SIGINT: a warm shutdown was asked for. RQ flags it only when the
+            # signal comes during a job; when idle it just leaves its loop.
+            if worker._stop_requested or runtime.stop_requested():
                 return 0
             log.error("worker.stopped_unasked", extra={"retry_in_s": RECONNECT_PAUSE_S[0]})
             time.sleep(RECONNECT_PAUSE_S[0])
