@@ -43,9 +43,7 @@ def drain_ready() -> int:
     assert job is not None, "drain_ready runs as an RQ job"
     connection, settings = job.connection, runtime.settings()
     mine = keys.draining(job.id)
-    renew = connection.register_script(RENEW)
-    leave_if_idle = connection.register_script(LEAVE_IF_IDLE)
-    renew(keys=[keys.DRAINERS], args=[job.id, LEASE_S])
+    RENEW.run(connection, [keys.DRAINERS], [job.id, LEASE_S])
     hand_back(connection, mine)  # a retried job first returns what it held when it failed
     recover_dead(connection)
     started = renewed = time.monotonic()
@@ -53,11 +51,11 @@ def drain_ready() -> int:
     done: str | None = None  # drained, still to leave `mine` (with the next take)
     while True:
         if time.monotonic() - renewed > RENEW_EVERY_S:
-            renew(keys=[keys.DRAINERS], args=[job.id, LEASE_S])
+            RENEW.run(connection, [keys.DRAINERS], [job.id, LEASE_S])
             renewed = time.monotonic()
         raw, done = _release_and_take(connection, mine, done), None
         if raw is None:
-            if leave_if_idle(keys=[keys.READY, keys.DRAINERS], args=[job.id]) == 1:
+            if LEAVE_IF_IDLE.run(connection, [keys.READY, keys.DRAINERS], [job.id]) == 1:
                 return taken
             recover_dead(connection)
             continue

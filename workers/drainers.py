@@ -24,6 +24,7 @@ from redis.client import Pipeline
 from rq import Queue
 
 from workers import keys
+from workers.lua import LuaScript
 from workers.queues import ALL_QUEUES, DRAIN_TIMEOUT_S, JobPolicy
 
 LINGER_S = 0.5  # how long an idle drain job waits for more work before it leaves
@@ -38,17 +39,17 @@ DRAIN_READY = "workers.drain.drain_ready"
 # The lease scripts use Redis's clock so every machine agrees on expiry.
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
 # KEYS: drainers. ARGV: job id, lease seconds.
-RENEW = _NOW_MS + "redis.call('ZADD', KEYS[1], now + ARGV[2] * 1000, ARGV[1]) return now"
+RENEW = LuaScript(_NOW_MS + "redis.call('ZADD', KEYS[1], now + ARGV[2] * 1000, ARGV[1]) return now")
 # KEYS: ready, drainers. ARGV: job id. Leave only when nothing is ready, in one step.
-LEAVE_IF_IDLE = """
+LEAVE_IF_IDLE = LuaScript("""
 if redis.call('LLEN', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 1
 end
 return 0
-"""
+""")
 # KEYS: drainers. Returns the ids of drain jobs whose lease ran out, and forgets them.
-EXPIRED = (
+EXPIRED = LuaScript(
     _NOW_MS
     + """
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -110,7 +111,7 @@ def hand_back(connection: Redis, draining: str) -> int:
 
 def recover_dead(connection: Redis) -> int:
     """Hand back the streams of every drain job whose lease ran out."""
-    dead = connection.register_script(EXPIRED)(keys=[keys.DRAINERS])
+    dead = EXPIRED.run(connection, [keys.DRAINERS], [])
     return sum(hand_back(connection, keys.draining(keys.text(job_id))) for job_id in dead)
 
 

@@ -12,10 +12,11 @@ import time
 from redis import Redis
 
 from workers import keys
+from workers.lua import LuaScript
 
 # KEYS[1] the log; ARGV[1] limit, ARGV[2] window in microseconds, ARGV[3] a unique member.
 # Returns 0 when the request may go now, else microseconds to wait.
-_TAKE = """
+TAKE = LuaScript("""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[2])
@@ -27,7 +28,7 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return tonumber(oldest[2]) + window - now + 1
-"""
+""")
 
 
 # A little over a second: requests leave here a few milliseconds before Agora counts them,
@@ -44,7 +45,6 @@ class SharedRateLimit:
         self._connection = connection
         self._key = keys.rate_limit(app_id)
         self._limit = per_second
-        self._take = connection.register_script(_TAKE)
         self._counter = 0
         self._tag = secrets.token_hex(6)  # unique across processes and machines
 
@@ -54,7 +54,7 @@ class SharedRateLimit:
         while True:
             self._counter += 1
             member = f"{self._tag}:{self._counter}"
-            wait_us = int(self._take(keys=[self._key], args=[self._limit, WINDOW_US, member]))
+            wait_us = int(TAKE.run(self._connection, [self._key], [self._limit, WINDOW_US, member]))
             if wait_us == 0:
                 return waited
             if waited >= max_wait_s:
