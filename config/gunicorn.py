@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
-import sys
 from typing import Any
 
 from config.metrics import prepare
-from config.settings import SettingsError, load_settings
+from config.settings import settings_or_exit
 
 # One sync worker per core (at least two). gunicorn's usual 2 x cores + 1 measured no faster
 # here (docs/performance.md) and costs a process each; GUNICORN_CMD_ARGS="--workers N"
@@ -27,12 +26,7 @@ control_socket_disable = True
 def on_starting(server: Any) -> None:
     """Refuse to start, in one line naming the variable, when a setting is wrong; prepare
     the shared metrics directory before any worker imports prometheus-client."""
-    try:
-        settings = load_settings().require_web()
-    except SettingsError as exc:
-        sys.stderr.write(f"recbridge: cannot start: {exc}\n")
-        sys.exit(1)
-    prepare(settings)
+    prepare(settings_or_exit(web=True))
 
 
 def child_exit(server: Any, worker: Any) -> None:

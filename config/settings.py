@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -313,3 +314,14 @@ def _file_prefix(raw: str) -> tuple[str, ...]:
 def load_settings() -> Settings:
     """Settings of this process, from its environment."""
     return Settings.from_env()
+
+
+def settings_or_exit(*, web: bool = False) -> Settings:
+    """A process's settings at start-up; a wrong setting ends the process with status 1
+    and one line on stderr naming the variable, the same for web, worker and clock."""
+    try:
+        settings = load_settings()
+        return settings.require_web() if web else settings
+    except SettingsError as exc:
+        sys.stderr.write(f"recbridge: cannot start: {exc}\n")
+        raise SystemExit(1) from None

@@ -102,3 +102,16 @@ def test_an_idle_worker_stops_on_sigterm(redis_url: str) -> None:
         assert "worker.stopped_unasked" not in out + err
     finally:
         processes.stop(worker)
+
+
+@pytest.mark.parametrize("process", ["worker", "clock"])
+def test_a_wrong_setting_stops_the_process_in_one_line(redis_url: str, process: str) -> None:
+    started = processes.start(process, {"REDIS_URL": redis_url, "LOG_LEVEL": "LOUD"})
+    try:
+        started.wait(timeout=30)
+        assert started.returncode == 1
+        _out, err = processes.output(started)
+        lines = [line for line in err.splitlines() if line.startswith("recbridge: cannot start")]
+        assert len(lines) == 1 and lines[0].startswith("recbridge: cannot start: LOG_LEVEL: ")
+    finally:
+        processes.stop(started)

@@ -13,18 +13,14 @@ import time
 
 from config.logging import configure_logging
 from config.metrics import prepare
-from config.settings import SettingsError, load_settings
+from config.settings import settings_or_exit
 
 MAINTENANCE_INTERVAL_S = 30  # how soon jobs of a dead worker are found and retried
 RECONNECT_PAUSE_S = (1, 2, 5, 10)
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        sys.stderr.write(f"recbridge: cannot start: {exc}\n")
-        return 1
+    settings = settings_or_exit()
     prepare(settings)  # before anything imports prometheus_client
 
     from redis import ConnectionError as RedisConnectionError  # noqa: PLC0415

@@ -15,18 +15,14 @@ from redis import TimeoutError as RedisTimeoutError
 from rq.cron import CronScheduler
 
 from config.logging import configure_logging
-from config.settings import SettingsError, load_settings
+from config.settings import settings_or_exit
 
 SCHEDULE = "config/schedule.py"
 RECONNECT_PAUSE_S = 2
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        sys.stderr.write(f"recbridge: cannot start: {exc}\n")
-        return 1
+    settings = settings_or_exit()
     configure_logging(settings.log_level, settings.secret_values())
     log = logging.getLogger("recbridge.clock")
     connection = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
