@@ -10,7 +10,7 @@ import orjson
 import redis as redis_lib
 from rq import Worker
 
-from bench.harness import gunicorn, rss_mb, wait_until, wrk
+from bench.harness import gunicorn, rss_mb, wrk
 from bench.payloads import SECRET, write_requests
 from bench.processing import WORKERS, rq_workers
 from tests.support import processes
@@ -84,4 +84,4 @@ def _workers(connection: redis_lib.Redis) -> list[Worker]:
 
 
 def _wait_drained(connection: redis_lib.Redis) -> None:
-    wait_until(lambda: not connection.keys(keys.pending("*")), 60)
+    processes.wait_until(lambda: not connection.keys(keys.pending("*")), 60, "the drain")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,11 +70,7 @@ def wrk(
 
 def rss_mb(pid: int, with_children: bool = True) -> float:
     """Resident memory of a process (and its children, e.g. gunicorn's workers)."""
-    pids = [pid]
-    if with_children:
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        if children.exists():
-            pids += [int(p) for p in children.read_text().split()]
+    pids = [pid, *(processes.child_pids(pid) if with_children else [])]
     total_kb = 0
     for each in pids:
         status = Path(f"/proc/{each}/status")
@@ -83,13 +78,3 @@ def rss_mb(pid: int, with_children: bool = True) -> float:
             match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
             total_kb += int(match.group(1)) if match else 0
     return total_kb / 1024
-
-
-def wait_until(check: object, timeout_s: float = 300) -> float:
-    """Poll ``check()`` until true; returns the seconds it took."""
-    start = time.monotonic()
-    while not check():  # type: ignore[operator]
-        if time.monotonic() - start > timeout_s:
-            raise TimeoutError("benchmark step did not finish")
-        time.sleep(0.02)
-    return time.monotonic() - start

@@ -16,7 +16,6 @@ import orjson
 import redis as redis_lib
 from rq import Queue, Worker, get_current_job
 
-from bench.harness import wait_until
 from bench.payloads import recorder_event
 from tests.support import processes
 from workers import keys, transitions
@@ -68,7 +67,7 @@ def rq_workers(command: str, redis_url: str, connection: redis_lib.Redis) -> Ite
         for _ in range(WORKERS)
     ]
     try:
-        wait_until(lambda: len(Worker.all(connection=connection)) == WORKERS, 30)
+        processes.wait_until(lambda: len(Worker.all(connection=connection)) == WORKERS, 30)
         yield
     finally:
         for proc in procs:
@@ -101,7 +100,7 @@ def _procfile_workers(
         pipe.execute()
         for _ in range(WORKERS):
             spawn(connection, events_queue(connection), JobPolicy(600, ()))
-        wait_until(lambda: not connection.keys(keys.pending("*")))
+        processes.wait_until(lambda: not connection.keys(keys.pending("*")), 300, "the drain")
         return time.monotonic() - started
 
 
@@ -113,7 +112,9 @@ def _default_worker(redis_url: str, connection: redis_lib.Redis, count: int) -> 
         started = time.monotonic()
         for event in events(count, 50):
             queue.enqueue(apply_one, event, result_ttl=0)
-        wait_until(lambda: queue.count == 0 and queue.started_job_registry.count == 0)
+        processes.wait_until(
+            lambda: queue.count == 0 and queue.started_job_registry.count == 0, 300, "the jobs"
+        )
         return time.monotonic() - started
 
 
@@ -122,10 +123,10 @@ def _bare(redis_url: str, connection: redis_lib.Redis, count: int) -> float:
     items = [orjson.dumps(e) for e in events(count, 200)]
     code = f"from bench.processing import bare_loop; bare_loop({redis_url!r})"
     procs = [processes._spawn([sys.executable, "-c", code], {}) for _ in range(WORKERS)]
-    wait_until(lambda: int(connection.get("bench:bare:ready") or 0) == WORKERS, 30)
+    processes.wait_until(lambda: int(connection.get("bench:bare:ready") or 0) == WORKERS, 30)
     started = time.monotonic()
     connection.lpush(BARE_LIST, *items)
-    wait_until(lambda: connection.llen(BARE_LIST) == 0)
+    processes.wait_until(lambda: connection.llen(BARE_LIST) == 0, 300, "the bare loop")
     elapsed = time.monotonic() - started
     for proc in procs:
         processes.stop(proc)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from rq import Queue
 
 from tests.support import processes
 from tests.support.ncs import recording_event
+from tests.support.processes import child_pids, wait_until
 from tests.support.workers import run_burst
 from workers import keys, sessions
 from workers.drainers import spawn
@@ -22,11 +22,6 @@ from workers.queues import EVENTS_QUEUE, JobPolicy, events_queue
 
 pytestmark = pytest.mark.integration
 STREAMS = 5_000
-
-
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
 def running(pid: int) -> bool:
@@ -38,24 +33,16 @@ def running(pid: int) -> bool:
     return state not in ("Z", "X")  # a zombie has ended; only its parent's wait is missing
 
 
-def wait_for(check: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
-
-
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_a_killed_worker_takes_its_rq_scheduler_with_it(redis_url: str) -> None:
     worker = processes.start("worker", {"REDIS_URL": redis_url})
     scheduler = None
     try:
-        wait_for(lambda: children(worker.pid), 30, "the worker never started RQ's scheduler")
-        (scheduler,) = children(worker.pid)
+        wait_until(lambda: child_pids(worker.pid), 30, "RQ's scheduler starting")
+        (scheduler,) = child_pids(worker.pid)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
-        wait_for(lambda: not running(scheduler), 10, "RQ's scheduler outlived its worker")
+        wait_until(lambda: not running(scheduler), 10, "RQ's scheduler ending with its worker")
     finally:
         processes.stop(worker)
         if scheduler is not None and running(scheduler):
@@ -76,7 +63,7 @@ def test_a_warm_shutdown_hands_the_drain_over_at_once(redis_url: str) -> None:
     worker = processes.start("worker", {"REDIS_URL": redis_url})
     try:
         spawn(connection, events_queue(connection), JobPolicy(600, ()))
-        wait_for(lambda: connection.llen(keys.READY) < STREAMS - 20, 30, "no drain started")
+        wait_until(lambda: connection.llen(keys.READY) < STREAMS - 20, 30, "a drain starting")
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=10)  # RQ's warm shutdown: after the current job
         assert worker.returncode == 0
@@ -94,7 +81,7 @@ def test_a_warm_shutdown_hands_the_drain_over_at_once(redis_url: str) -> None:
 def test_an_idle_worker_stops_on_sigterm(redis_url: str) -> None:
     worker = processes.start("worker", {"REDIS_URL": redis_url})
     try:
-        wait_for(lambda: children(worker.pid), 30, "the worker never started RQ's scheduler")
+        wait_until(lambda: child_pids(worker.pid), 30, "RQ's scheduler starting")
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=10)  # not restarted as if RQ had stopped unasked
         assert worker.returncode == 0

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import requests
@@ -100,3 +100,19 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 15) -> tuple[str, 
     for handle in process.output_files:  # type: ignore[attr-defined]
         handle.close()
     return texts
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of a running process (Linux)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def wait_until(check: Callable[[], object], timeout_s: float, what: str = "a condition") -> float:
+    """Poll ``check()`` until true; returns the seconds it took."""
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout_s:
+            raise TimeoutError(f"{what} did not happen within {timeout_s} s")
+        time.sleep(0.02)
+    return time.monotonic() - start
