@@ -8,11 +8,10 @@ from typing import Any
 
 import orjson
 from redis import Redis, WatchError
-from redis.exceptions import NoScriptError
 
 from workers import keys
 from workers.inbox import decode_entry
-from workers.sessions import BATCH, CLEAR_PENDING
+from workers.sessions import BATCH, execute_clearing_pending
 
 log = logging.getLogger("recbridge.channels")
 
@@ -96,12 +95,9 @@ def drain_channel(connection: Redis, name: str) -> list[dict[str, Any]]:
                 pipe.set(channel_key, orjson.dumps(channel), ex=CHANNEL_TTL_S)
                 if raw_entries:
                     pipe.ltrim(inbox, len(raw_entries), -1)
-                CLEAR_PENDING.queue(pipe, [inbox, pending], [])
-                emptied = pipe.execute()[-1]
+                emptied = execute_clearing_pending(pipe, connection, inbox, pending)
             except WatchError:
                 continue
-            except NoScriptError:  # all else was applied; Redis had lost the script
-                emptied = CLEAR_PENDING.run(connection, [inbox, pending], [])
             applied.extend(events)
             log.info("channel.drained", extra={"cname": name, "events": len(events)})
             if emptied == 1:

@@ -44,6 +44,16 @@ READ_BATCH = LuaScript(
 LINK_FIELDS = ("resource_id", "recording_id")
 
 
+def execute_clearing_pending(pipe: Pipeline, connection: Redis, inbox: str, pending: str) -> int:
+    """Run a drain's MULTI block with the clear-pending check last; 1 when the inbox was
+    empty and the stream's pending flag is gone. A ``WatchError`` propagates."""
+    CLEAR_PENDING.queue(pipe, [inbox, pending], [])
+    try:
+        return int(pipe.execute()[-1])
+    except NoScriptError:  # all else was applied; Redis had lost the script
+        return int(CLEAR_PENDING.run(connection, [inbox, pending], []))
+
+
 def load(connection: Redis | Pipeline, sid: str) -> dict[str, Any] | None:
     raw = connection.get(keys.session(sid))
     return orjson.loads(raw) if raw else None
@@ -244,12 +254,9 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                 pipe.expire(version_key, retention_s)
                 if raw_entries:
                     pipe.ltrim(inbox, len(raw_entries), -1)
-                CLEAR_PENDING.queue(pipe, [inbox, pending], [])
-                emptied = pipe.execute()[-1]
+                emptied = execute_clearing_pending(pipe, connection, inbox, pending)
             except WatchError:
                 continue
-            except NoScriptError:  # all else was applied; Redis had lost the script
-                emptied = CLEAR_PENDING.run(connection, [inbox, pending], [])
             taken += len(raw_entries)
             _observe(entries, len(fresh))
             log.info(
