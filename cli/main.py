@@ -14,12 +14,12 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from cli.output import age, detail, emit_json, table
 from config.settings import Settings, SettingsError, load_settings
-from workers import deadletters, recordings, session_queries, sessions, transitions
+from workers import deadletters, jobs, recordings, session_queries, sessions, transitions
 from workers.agora.answers import AgoraError
 from workers.agora.bodies import InvalidRequest
 from workers.agora.client import AgoraClient
 from workers.control import request_recording
-from workers.queues import ALL_QUEUES, enqueue_control, job_policy
+from workers.queues import ALL_QUEUES, job_policy
 from workers.ratelimit import SharedRateLimit
 from workers.redis_conn import connect
 
@@ -166,7 +166,7 @@ def recordings_start(
     except InvalidRequest as exc:
         raise click.ClickException(str(exc)) from None
     if created:
-        enqueue_control(ctx.redis, ctx.settings, "workers.control.run_start", recording["id"])
+        jobs.enqueue(ctx.redis, job_policy(ctx.settings), jobs.RUN_START, recording["id"])
     click.echo(f"{recording['id']} {'requested' if created else 'already ' + recording['state']}")
 
 
@@ -180,7 +180,7 @@ def recordings_stop(ctx: Context, recording_id: str) -> None:
     if recording["state"] in recordings.FINAL:
         click.echo(f"{recording_id} is already {recording['state']}")
         return
-    enqueue_control(ctx.redis, ctx.settings, "workers.control.run_stop", recording_id)
+    jobs.enqueue(ctx.redis, job_policy(ctx.settings), jobs.RUN_STOP, recording_id)
     click.echo(f"{recording_id} stop requested")
 
 

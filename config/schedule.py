@@ -1,10 +1,15 @@
-"""Periodic jobs, declared as data, for the `clock` process (``rq cron``). Run one clock."""
+"""Periodic jobs for the `clock` process (``rq cron``), as ``workers.jobs`` declares them."""
 
 from rq import cron
+from rq.utils import import_attribute
 
-from workers.drain import watch_drainers
-from workers.queues import CONTROL_QUEUE, EVENTS_QUEUE
-from workers.session_queries import sweep_expired_job
+from workers.jobs import PERIODIC
 
-cron.register(watch_drainers, EVENTS_QUEUE, interval=5, job_timeout=30, result_ttl=0)
-cron.register(sweep_expired_job, CONTROL_QUEUE, interval=3600, job_timeout=300, result_ttl=0)
+for _spec in PERIODIC:
+    cron.register(
+        import_attribute(_spec.func),
+        _spec.queue,
+        interval=_spec.interval_s,
+        job_timeout=_spec.timeout_s,
+        result_ttl=_spec.result_ttl_s,
+    )

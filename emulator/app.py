@@ -13,6 +13,7 @@ from flask import Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from config.emulator import EmulatorSettings
+from emulator import outages
 from emulator.cluster import ApiError, Cluster, fail
 from emulator.sender import Sender
 
@@ -64,6 +65,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Flask:
     cluster = Cluster(sender, settings.time_scale, settings.channel_uids, settings.resource_ttl_s)
     cluster.faults.update(orjson.loads(settings.faults))
     calls = CallLog(settings.qps)
+    outages.install(app)  # time-based outages of an endpoint or a domain; the call log
     expected_auth = (
         "Basic "
         + base64.b64encode(f"{settings.customer_id}:{settings.customer_secret}".encode()).decode()

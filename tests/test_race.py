@@ -16,7 +16,8 @@ from tests.support import processes
 from tests.support.lifecycle import lifecycle, with_resends
 from workers import keys, sessions, transitions
 from workers.inbox import Submission, drain_job_id, submit
-from workers.queues import DRAIN_TIMEOUT_S, EVENTS_QUEUE, JobPolicy, events_queue
+from workers.jobs import DRAIN_TIMEOUT_S
+from workers.queues import EVENTS_QUEUE, JobPolicy, events_queue
 
 pytestmark = pytest.mark.integration
 

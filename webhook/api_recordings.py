@@ -12,10 +12,9 @@ from webhook.api import MAX_LIMIT, invalid_request, load_query
 from webhook.auth import require_ops_token
 from webhook.context import app_state
 from webhook.errors import error
-from workers import recordings
+from workers import jobs, recordings
 from workers.agora.bodies import InvalidRequest
 from workers.control import request_recording
-from workers.queues import enqueue_control
 
 recordings_bp = Blueprint("recordings", __name__, url_prefix="/api/recordings")
 recordings_bp.before_request(require_ops_token)
@@ -63,7 +62,7 @@ def ask_for_recording() -> ResponseReturnValue:
     except InvalidRequest as exc:
         return error(400, "invalid_request", fields={"_body": [str(exc)]})
     if created:
-        enqueue_control(state.redis, state.settings, "workers.control.run_start", recording["id"])
+        jobs.enqueue(state.redis, state.job_policy, jobs.RUN_START, recording["id"])
     return jsonify(recordings.public_view(recording)), 202
 
 
@@ -91,5 +90,5 @@ def stop_recording(recording_id: str) -> ResponseReturnValue:
     if recording is None:
         return error(404, "not_found", message=f"no recording {recording_id!r}")
     if recording["state"] not in recordings.FINAL:
-        enqueue_control(state.redis, state.settings, "workers.control.run_stop", recording_id)
+        jobs.enqueue(state.redis, state.job_policy, jobs.RUN_STOP, recording_id)
     return jsonify(recordings.public_view(recording)), 202

@@ -14,9 +14,9 @@ from typing import Any
 from redis import Redis
 
 from config.settings import Settings
-from workers import recordings
+from workers import jobs, recordings
 from workers.channels import is_recorder
-from workers.queues import enqueue_control
+from workers.queues import job_policy
 
 log = logging.getLogger("recbridge.autorecord")
 
@@ -56,7 +56,7 @@ def on_channel_events(
         )
         if created:
             log.info("autorecord.start", extra={"cname": cname, "recording_id": recording["id"]})
-            enqueue_control(connection, settings, "workers.control.run_start", recording["id"])
+            jobs.enqueue(connection, job_policy(settings), jobs.RUN_START, recording["id"])
     elif action == "stop" and active is not None:
         log.info("autorecord.stop", extra={"cname": cname, "recording_id": active["id"]})
-        enqueue_control(connection, settings, "workers.control.run_stop", active["id"])
+        jobs.enqueue(connection, job_policy(settings), jobs.RUN_STOP, active["id"])

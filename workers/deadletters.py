@@ -18,15 +18,16 @@ from rq import Queue
 from rq.job import Job
 
 from config.logging import redact
-from workers import keys, runtime
-from workers.drainers import DRAIN_READY, hand_back, replace, spawn
+from workers import jobs, keys, runtime
+from workers.drainers import hand_back, replace, spawn
 from workers.inbox import drain_job_id
 from workers.metrics import DEAD_LETTERS, REPLAYS
-from workers.queues import CONTROL_TIMEOUT_S, DRAIN_TIMEOUT_S, JobPolicy, job_policy
+from workers.queues import JobPolicy, job_policy
 
 log = logging.getLogger("recbridge.deadletters")
 
-DRAIN_FUNC = "workers.drain.drain"
+DRAIN_FUNC = jobs.DRAIN_STREAM.func
+DRAIN_READY = jobs.DRAIN_READY.func
 ERROR_CHARS = 2000
 
 
@@ -147,28 +148,26 @@ def replay(connection: Redis, letter_id: str, policy: JobPolicy) -> dict[str, An
         with connection.pipeline() as pipe:
             pipe.multi()
             pipe.set(keys.pending(stream), job_id)
-            queue.enqueue_call(
-                DRAIN_FUNC,
-                args=(stream,),
-                job_id=job_id,
-                timeout=DRAIN_TIMEOUT_S,
-                result_ttl=0,
-                failure_ttl=policy.failure_ttl_s,
-                retry=policy.retry(),
-                pipeline=pipe,
+            jobs.enqueue(
+                connection, policy, jobs.DRAIN_STREAM, stream, job_id=job_id, pipeline=pipe
             )
             pipe.execute()
     else:
         job_id = f"replay-{secrets.token_hex(8)}"
-        queue.enqueue_call(
-            letter["func"],
-            args=tuple(letter["args"]),
-            kwargs=letter["kwargs"],
-            job_id=job_id,
-            timeout=CONTROL_TIMEOUT_S,
-            failure_ttl=policy.failure_ttl_s,
-            retry=policy.retry(),
-        )
+        spec = jobs.spec_for(letter["func"])
+        if spec is None:  # a job other code queued: replayed as it was, with control's timeout
+            queue.enqueue_call(
+                letter["func"],
+                args=tuple(letter["args"]),
+                kwargs=letter["kwargs"],
+                job_id=job_id,
+                timeout=jobs.CONTROL_TIMEOUT_S,
+                failure_ttl=policy.failure_ttl_s,
+            )
+        else:
+            jobs.enqueue(
+                connection, policy, spec, *letter["args"], kwargs=letter["kwargs"], job_id=job_id
+            )
     letter["replays"].append({"job_id": job_id, "at_ms": int(time.time() * 1000)})
     ttl = connection.ttl(keys.dead_letter(letter_id))
     connection.set(keys.dead_letter(letter_id), orjson.dumps(letter), ex=max(int(ttl), 60))

@@ -12,7 +12,7 @@ from redis import Redis, RedisError
 from rq import get_current_job
 
 from config.settings import Settings
-from workers import autorecord, keys, runtime, sessions
+from workers import autorecord, jobs, keys, runtime, sessions
 from workers.channels import drain_channel
 from workers.deadletters import record_stream
 from workers.drainers import (
@@ -30,7 +30,7 @@ from workers.drainers import (
     shift_length_s,
     spawn,
 )
-from workers.queues import enqueue_control, events_queue, job_policy
+from workers.queues import events_queue, job_policy
 
 log = logging.getLogger("recbridge.drain")
 RECONCILE_ON = frozenset({"recording", "failover", "exited", "failed"})
@@ -133,8 +133,8 @@ def drain_stream(connection: Redis, settings: Settings, stream: str) -> int:
         after = drained.session
         changed = after is not None and drained.state_before != after["state"]
         if changed and after and after.get("recording_id") and after["state"] in RECONCILE_ON:
-            enqueue_control(
-                connection, settings, "workers.control.reconcile", after["recording_id"], sid
+            jobs.enqueue(
+                connection, job_policy(settings), jobs.RECONCILE, after["recording_id"], sid
             )
         return drained.taken
     if stream.startswith("c:"):

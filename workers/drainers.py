@@ -23,18 +23,17 @@ from redis import Redis
 from redis.client import Pipeline
 from rq import Queue
 
-from workers import keys
+from workers import jobs, keys
 from workers.lua import LuaScript
-from workers.queues import ALL_QUEUES, DRAIN_TIMEOUT_S, JobPolicy
+from workers.queues import ALL_QUEUES, JobPolicy
 
 LINGER_S = 0.5  # how long an idle drain job waits for more work before it leaves
 SHIFT_S = 5.0  # after this long a drain job hands its worker over, if a job is waiting
 SHIFT_JITTER = 0.2  # shifts differ by up to this share, so drainers rarely hand over at once
-MAX_SHIFT_S = 30.0  # hand over even when nothing waits: well inside DRAIN_TIMEOUT_S
+MAX_SHIFT_S = 30.0  # hand over even when nothing waits: well inside the job's timeout
 LEASE_S = 10  # a running drain job that has not renewed for this long is dead
 RENEW_EVERY_S = 1.0  # a working drain job renews its lease at most this often
 QUEUED_LEASE_S = 60  # a queued drain job's lease, until it starts and renews
-DRAIN_READY = "workers.drain.drain_ready"
 
 # The lease scripts use Redis's clock so every machine agrees on expiry.
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
@@ -65,13 +64,11 @@ def new_drainer_id() -> str:
 
 def enqueue_drainer(pipe: Pipeline, queue: Queue, policy: JobPolicy, job_id: str) -> None:
     """Add a drain job inside the caller's transaction (the caller adds its lease)."""
-    queue.enqueue_call(
-        DRAIN_READY,
+    jobs.enqueue(
+        queue.connection,
+        policy,
+        jobs.DRAIN_READY,
         job_id=job_id,
-        timeout=DRAIN_TIMEOUT_S,
-        result_ttl=0,
-        failure_ttl=policy.failure_ttl_s,
-        retry=policy.retry(),
         description="drain ready streams",
         pipeline=pipe,
     )

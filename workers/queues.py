@@ -1,8 +1,8 @@
-"""Queue names and the policy of every job, stated where jobs are enqueued."""
+"""Queue names and the settings-derived part of every job's policy (``workers.jobs``
+declares each job; its ``enqueue`` applies this)."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from redis import Redis
@@ -15,11 +15,6 @@ CONTROL_QUEUE = "recbridge-control"
 # Workers take control jobs first: drain jobs hand over to successors, and a successor
 # queued ahead of control jobs would keep them waiting for as long as events flow.
 ALL_QUEUES = (CONTROL_QUEUE, EVENTS_QUEUE)
-
-DRAIN_TIMEOUT_S = 60
-
-
-CONTROL_TIMEOUT_S = 180
 
 
 @dataclass(frozen=True)
@@ -48,19 +43,3 @@ def events_queue(connection: Redis) -> Queue:
 
 def control_queue(connection: Redis) -> Queue:
     return Queue(CONTROL_QUEUE, connection=connection)
-
-
-def enqueue_control(connection: Redis, settings: Settings, func: str, *args: str) -> str:
-    """Queue a recording-control job now; returns its id."""
-    job_id = f"{func.rsplit('.', 1)[-1]}-{args[0] if args else 'x'}-{secrets.token_hex(4)}"
-    policy = job_policy(settings)
-    control_queue(connection).enqueue_call(
-        func,
-        args=args,
-        job_id=job_id,
-        timeout=CONTROL_TIMEOUT_S,
-        result_ttl=0,
-        failure_ttl=policy.failure_ttl_s,
-        retry=policy.retry(),
-    )
-    return job_id

@@ -36,6 +36,9 @@ return tonumber(oldest[2]) + window - now + 1
 WINDOW_US = 1_050_000
 
 
+RATE_WAIT_MAX_S = 30.0  # the longest one request waits for budget before it counts as failed
+
+
 class RateLimitTimeout(Exception):
     pass
 
@@ -48,7 +51,7 @@ class SharedRateLimit:
         self._counter = 0
         self._tag = secrets.token_hex(6)  # unique across processes and machines
 
-    def acquire(self, max_wait_s: float = 30.0) -> float:
+    def acquire(self, max_wait_s: float = RATE_WAIT_MAX_S) -> float:
         """Block until a request may be sent; returns the seconds waited."""
         waited = 0.0
         while True:

@@ -13,9 +13,9 @@ import requests
 
 from config.settings import Settings
 from workers.agora import bodies
-from workers.agora.answers import AgoraError, judge
+from workers.agora.answers import AgoraError, Meaning, Retry, Verdict, judge
 from workers.metrics import AGORA_LATENCY, AGORA_REQUESTS, RATE_LIMIT_WAIT
-from workers.ratelimit import SharedRateLimit
+from workers.ratelimit import RateLimitTimeout, SharedRateLimit
 
 log = logging.getLogger("recbridge.agora")
 
@@ -95,7 +95,13 @@ class AgoraClient:
         body: dict[str, Any] | None = None,
         timeout_s: float | None = None,
     ) -> dict[str, Any]:
-        waited = self._rate_limit.acquire()
+        try:
+            waited = self._rate_limit.acquire()
+        except RateLimitTimeout as exc:
+            # Our own budget is spent: the same verdict as Agora's 429, never sent.
+            AGORA_REQUESTS.labels(endpoint, "budget_wait").inc()
+            verdict = Verdict(Meaning.RATE_LIMITED, Retry.BACKOFF)
+            raise AgoraError(endpoint, None, None, str(exc), verdict) from exc
         RATE_LIMIT_WAIT.observe(waited)
         started = time.perf_counter()
         try:

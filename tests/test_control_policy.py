@@ -1,0 +1,219 @@
+"""One owner per retry, as data: the job registry, the (step, verdict) table row by row,
+and the worst case of a job's in-job retries against its timeout and lock TTL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+from rq.utils import import_attribute
+
+from config.settings import Settings
+from workers import jobs, recordings, runtime
+from workers.agora.answers import AgoraError, Meaning, Retry, Verdict
+from workers.control import polling, starting, stopping
+from workers.control.calls import (
+    CONTROL_BUDGET_S,
+    LOCK_TTL_S,
+    Budget,
+    BudgetSpent,
+    worst_call_s,
+)
+from workers.control.policy import TABLE, InCall, Next, Step, next_action, rule
+from workers.queues import CONTROL_QUEUE, JobPolicy
+
+# ---- the registry ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", list(jobs.REGISTRY.values()), ids=lambda s: s.func)
+def test_every_registered_job_imports(spec: jobs.JobSpec) -> None:
+    assert callable(import_attribute(spec.func))
+    assert spec.timeout_s > 0
+
+
+@pytest.mark.parametrize("spec", list(jobs.REGISTRY.values()), ids=lambda s: s.func)
+def test_enqueue_gives_rq_retry_only_to_jobs_rq_retries(
+    redis: redis_lib.Redis, spec: jobs.JobSpec
+) -> None:
+    job_id = jobs.enqueue(redis, JobPolicy(60, (1, 5)), spec, "a", "b")
+    job = Queue(spec.queue, connection=redis).fetch_job(job_id)
+    assert job is not None and job.func_name == spec.func and job.timeout == spec.timeout_s
+    assert (job.retries_left == 2) is (spec.retry is jobs.RetryOwner.RQ)
+    assert job.failure_ttl == 60 and job.result_ttl == spec.result_ttl_s
+
+
+def test_jobs_that_schedule_their_successor_are_not_retried_by_rq() -> None:
+    assert jobs.POLL.retry is jobs.RetryOwner.JOB
+    assert jobs.RUN_STOP.retry is jobs.RetryOwner.JOB
+    assert all(spec.retry is jobs.RetryOwner.NEXT_TICK for spec in jobs.PERIODIC)
+
+
+def test_a_delayed_enqueue_is_scheduled(redis: redis_lib.Redis) -> None:
+    job_id = jobs.enqueue(redis, JobPolicy(60, ()), jobs.POLL, "r", "s", delay_s=30)
+    registry = ScheduledJobRegistry(CONTROL_QUEUE, connection=redis)
+    assert registry.get_job_ids() == [job_id]
+    assert Queue(CONTROL_QUEUE, connection=redis).count == 0
+
+
+# ---- the table, row by row ------------------------------------------------------------
+
+ROWS: list[tuple[Step, Meaning, InCall, Next]] = [
+    (Step.ACQUIRE, Meaning.NETWORK, InCall.BACKOFF, Next.RESTART),
+    (Step.ACQUIRE, Meaning.SERVER, InCall.BACKOFF, Next.RESTART),
+    (Step.ACQUIRE, Meaning.RATE_LIMITED, InCall.BACKOFF, Next.RESTART),
+    (Step.ACQUIRE, Meaning.OVERLOADED, InCall.BACKOFF, Next.RESTART),
+    (Step.ACQUIRE, Meaning.CONFIGURATION, InCall.NONE, Next.FAIL),
+    (Step.ACQUIRE, Meaning.RESOURCE_EXPIRED, InCall.NONE, Next.RESTART),
+    (Step.ACQUIRE, Meaning.NOT_FOUND, InCall.NONE, Next.RESTART),
+    (Step.ACQUIRE, Meaning.UNKNOWN, InCall.NONE, Next.RESTART),
+    (Step.START, Meaning.NETWORK, InCall.BACKOFF, Next.RESTART),
+    (Step.START, Meaning.SERVER, InCall.BACKOFF, Next.RESTART),
+    (Step.START, Meaning.RATE_LIMITED, InCall.BACKOFF, Next.RESTART),
+    (Step.START, Meaning.OVERLOADED, InCall.BACKOFF, Next.RESTART),
+    (Step.START, Meaning.NOT_COMPLETED, InCall.START_SCHEDULE, Next.RESTART),
+    (Step.START, Meaning.ALREADY_STARTED, InCall.NONE, Next.ACCEPT),
+    (Step.START, Meaning.CONFIGURATION, InCall.NONE, Next.FAIL),
+    (Step.START, Meaning.NO_WORKER, InCall.NONE, Next.RESTART),
+    (Step.START, Meaning.TASK_CONFLICT, InCall.NONE, Next.RESTART),
+    (Step.START, Meaning.RESOURCE_EXPIRED, InCall.NONE, Next.RESTART),
+    (Step.START, Meaning.NOT_FOUND, InCall.NONE, Next.RESTART),
+    (Step.QUERY, Meaning.NETWORK, InCall.BACKOFF, Next.RESCHEDULE),
+    (Step.QUERY, Meaning.SERVER, InCall.BACKOFF, Next.RESCHEDULE),
+    (Step.QUERY, Meaning.RATE_LIMITED, InCall.BACKOFF, Next.RESCHEDULE),
+    (Step.QUERY, Meaning.NOT_FOUND, InCall.NONE, Next.FAILOVER_WAIT),
+    (Step.QUERY, Meaning.CONFIGURATION, InCall.NONE, Next.RESCHEDULE),
+    (Step.QUERY, Meaning.UNKNOWN, InCall.NONE, Next.RESCHEDULE),
+    (Step.STOP, Meaning.NETWORK, InCall.BACKOFF, Next.RESCHEDULE),
+    (Step.STOP, Meaning.SERVER, InCall.BACKOFF, Next.RESCHEDULE),
+    (Step.STOP, Meaning.RATE_LIMITED, InCall.BACKOFF, Next.RESCHEDULE),
+    (Step.STOP, Meaning.NOT_FOUND, InCall.NONE, Next.FAILOVER_WAIT),
+    (Step.STOP, Meaning.CONFIGURATION, InCall.NONE, Next.FAIL),
+    (Step.STOP, Meaning.NOTHING_RECORDED, InCall.NONE, Next.ACCEPT),
+    (Step.STOP, Meaning.ALREADY_STOPPING, InCall.NONE, Next.ACCEPT),
+    (Step.STOP, Meaning.UNKNOWN, InCall.NONE, Next.RESCHEDULE),
+]
+
+
+@pytest.mark.parametrize(("step", "meaning", "in_call", "then"), ROWS)
+def test_the_table(step: Step, meaning: Meaning, in_call: InCall, then: Next) -> None:
+    assert (rule(step, meaning).in_call, rule(step, meaning).then) == (in_call, then)
+    first = next_action(step, meaning, 1)
+    assert first is (Next.RETRY_IN_CALL if in_call is not InCall.NONE else then)
+    assert next_action(step, meaning, 4) is then  # in-call retries are over
+
+
+def test_every_step_answers_every_verdict() -> None:
+    assert set(TABLE) == {(step, meaning) for step in Step for meaning in Meaning}
+
+
+def test_no_row_raises_into_rq() -> None:
+    # Query and stop reschedule themselves: none of their rows may leave the job failing.
+    for (step, _), row in TABLE.items():
+        if step in (Step.QUERY, Step.STOP):
+            assert row.then in (Next.RESCHEDULE, Next.FAILOVER_WAIT, Next.FAIL, Next.ACCEPT)
+
+
+# ---- worst case against the job timeout and the lock TTL ------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class SlowFailingClient:
+    """Every call takes its worst case (the longest rate-limit wait, then a timeout)."""
+
+    def __init__(self, clock: Clock, settings: Settings) -> None:
+        self.clock, self.settings, self.calls = clock, settings, 0
+
+    def _fail(self, step: Step) -> Any:
+        self.calls += 1
+        self.clock.now += worst_call_s(step, self.settings)
+        verdict = Verdict(Meaning.SERVER, Retry.BACKOFF)
+        raise AgoraError(step.value, 503, None, "down", verdict)
+
+    def acquire(self, *args: Any) -> str:
+        return str(self._fail(Step.ACQUIRE))
+
+    def start(self, *args: Any) -> dict[str, Any]:
+        return dict(self._fail(Step.START))
+
+    def query(self, *args: Any) -> dict[str, Any]:
+        return dict(self._fail(Step.QUERY))
+
+    def stop(self, *args: Any) -> dict[str, Any]:
+        return dict(self._fail(Step.STOP))
+
+
+@pytest.fixture
+def slow_agora(monkeypatch: pytest.MonkeyPatch) -> tuple[Clock, Settings, SlowFailingClient]:
+    clock = Clock()
+    settings = Settings(agora_app_id="app", agora_customer_id="c", job_retry_intervals_s=(1,))
+    client = SlowFailingClient(clock, settings)
+    monkeypatch.setattr(runtime, "agora_client", lambda connection: client)
+    return clock, settings, client
+
+
+def budget(clock: Clock) -> Budget:
+    return Budget(clock=clock, sleep=clock.sleep)
+
+
+def stored(redis: redis_lib.Redis, **changes: Any) -> dict[str, Any]:
+    recording = recordings.new_recording("room", None, 300, "test")
+    recording.update(changes)
+    recordings.create(redis, recording)
+    return recording
+
+
+def test_budget_fits_inside_the_job_timeout_and_the_lock_ttl() -> None:
+    assert CONTROL_BUDGET_S < jobs.CONTROL_TIMEOUT_S
+    assert CONTROL_BUDGET_S < LOCK_TTL_S
+
+
+def test_worst_case_start_stays_inside_the_budget(redis: redis_lib.Redis, slow_agora: Any) -> None:
+    clock, settings, client = slow_agora
+    recording = stored(redis)
+    with pytest.raises(BudgetSpent):
+        starting.start(redis, settings, recording["id"], budget(clock))
+    assert client.calls >= 3  # it did retry in the call
+    assert clock.now <= CONTROL_BUDGET_S
+    assert recordings.load(redis, recording["id"])["state"] == "starting"  # type: ignore[index]
+
+
+def test_worst_case_poll_stays_inside_the_budget_and_schedules_one_successor(
+    redis: redis_lib.Redis, slow_agora: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, settings, client = slow_agora
+    monkeypatch.setattr(polling, "Budget", lambda: budget(clock))
+    recording = stored(redis, state="active", sid="S", resource_id="R", recorder_uid="9")
+    polling.poll(redis, settings, recording["id"], "S")  # does not raise
+    assert client.calls == 3 and clock.now <= CONTROL_BUDGET_S
+    scheduled = ScheduledJobRegistry(CONTROL_QUEUE, connection=redis).get_job_ids()
+    assert len(scheduled) == 1
+    job = Queue(CONTROL_QUEUE, connection=redis).fetch_job(scheduled[0])
+    assert job is not None and job.func_name == jobs.POLL.func and job.retries_left is None
+
+
+def test_worst_case_stop_stays_inside_the_budget_then_reschedules_itself(
+    redis: redis_lib.Redis, slow_agora: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, settings, client = slow_agora
+    monkeypatch.setattr(stopping, "Budget", lambda: budget(clock))
+    recording = stored(redis, state="active", sid="S", resource_id="R", recorder_uid="9")
+    assert stopping.stop(redis, settings, recording["id"]) == "stopping"
+    assert client.calls >= 2 and clock.now <= CONTROL_BUDGET_S
+    scheduled = ScheduledJobRegistry(CONTROL_QUEUE, connection=redis).get_job_ids()
+    assert len(scheduled) == 1
+    # Its own tries (JOB_RETRY_INTERVALS_S, one here) over, it fails for good.
+    with pytest.raises(AgoraError):
+        stopping.stop(redis, settings, recording["id"])

@@ -1,0 +1,76 @@
+"""Polling: ask ``query`` how an active session is doing, fold the answer in, act, and
+schedule the next poll. A poll owns its retry: whatever Agora answered, it schedules exactly
+one successor (or none, once the recording is no longer active) and never raises into RQ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import Redis
+
+from config.settings import Settings
+from workers import jobs, recordings, runtime, sessions
+from workers.agora.answers import AgoraError
+from workers.control.acting import act, not_found
+from workers.control.calls import Budget, BudgetSpent, call
+from workers.control.context import log_recording
+from workers.control.policy import Next, Step, rule
+from workers.control.scheduling import poll_delay_s, schedule_poll
+from workers.queues import job_policy
+from workers.recordings import ACTIVE
+
+
+def poll(connection: Redis, settings: Settings, recording_id: str, sid: str) -> None:
+    recording = recordings.load(connection, recording_id)
+    if recording is None or recording["sid"] != sid or recording["state"] != ACTIVE:
+        return
+    budget = Budget()
+    client = runtime.agora_client(connection)
+    resource_id = recording["resource_id"]
+    try:
+        answer = call(Step.QUERY, lambda: client.query(resource_id, sid), budget, settings)
+    except BudgetSpent:
+        schedule_poll(connection, settings, recording, poll_delay_s(settings, recording))
+        return
+    except AgoraError as exc:
+        then = rule(Step.QUERY, exc.verdict.meaning).then
+        log_recording("recording.poll_failed", recording, error=str(exc), then=then.value)
+        if then is Next.FAILOVER_WAIT:
+            not_found(connection, settings, recording, "poll", budget)
+        else:  # Next.RESCHEDULE: the next poll is the retry
+            schedule_poll(connection, settings, recording, poll_delay_s(settings, recording))
+        return
+    response = answer.get("serverResponse") or {}
+    file_list = response.get("fileList")
+    files: list[dict[str, Any]] = file_list if isinstance(file_list, list) else []
+    status = response.get("status")
+    session = None
+    if isinstance(status, int):
+        session = sessions.observe_query(
+            connection,
+            sid,
+            cname=recording["cname"],
+            recorder_uid=recording["recorder_uid"],
+            status=status,
+            files=files,
+            retention_s=settings.session_retention_s,
+        )
+    recording = recordings.update(connection, recording_id, lambda r: r.update(not_found=0))
+    try:
+        act(connection, settings, recording, session, budget)
+    except BudgetSpent:
+        # A restart ran out of this poll's budget: the start job (RQ retries it) goes on.
+        jobs.enqueue(connection, job_policy(settings), jobs.RUN_START, recording_id)
+        return
+    recording = recordings.load(connection, recording_id) or recording
+    if recording["state"] == ACTIVE and recording["sid"] == sid:
+        schedule_poll(connection, settings, recording, poll_delay_s(settings, recording))
+
+
+def reconcile(connection: Redis, settings: Settings, recording_id: str, sid: str) -> None:
+    """Act on what a session's callbacks changed (enqueued by the drain)."""
+    recording = recordings.load(connection, recording_id)
+    if recording is None or recording["sid"] != sid:
+        return
+    act(connection, settings, recording, sessions.load(connection, sid), Budget())

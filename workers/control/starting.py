@@ -1,0 +1,159 @@
+"""Starting a recording: a new recorder uid, acquire and start, and restarts."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from redis import Redis
+
+from config.settings import Settings
+from workers import keys, recordings, runtime, sessions
+from workers.agora.answers import AgoraError
+from workers.agora.client import AgoraClient
+from workers.agora.tokens import recorder_token
+from workers.channels import channel_uids
+from workers.control.calls import LOCK_TTL_S, Budget, call
+from workers.control.context import log_recording
+from workers.control.policy import Next, Step, rule
+from workers.control.scheduling import FIRST_POLL_S, schedule_poll
+from workers.metrics import RESTARTS
+from workers.recordings import ACTIVE, FAILED, REQUESTED, STARTING
+
+START_ATTEMPTS = 3  # new uid + acquire + start, each after the previous failed for good
+
+
+def restart(
+    connection: Redis, settings: Settings, recording: dict[str, Any], reason: str, budget: Budget
+) -> None:
+    if recording["restarts"] >= settings.recording_max_restarts:
+        failed = recordings.update(
+            connection,
+            recording["id"],
+            lambda r: r.update(
+                state=FAILED, error=f"gave up after {r['restarts']} restarts: {reason}"
+            ),
+        )
+        log_recording("recording.gave_up", failed, reason=reason)
+        return
+
+    def mark(r: dict[str, Any]) -> None:
+        r["restarts"] += 1
+        r["restart_reasons"].append(reason)
+        r.update(state=STARTING, confirmed=False, not_found=0)
+
+    restarted = recordings.update(connection, recording["id"], mark)
+    RESTARTS.labels(reason.split(" ", maxsplit=1)[0] if reason else "unknown").inc()
+    log_recording("recording.restarting", restarted, reason=reason, restarts=restarted["restarts"])
+    start(connection, settings, recording["id"], budget, restarting=True)
+
+
+def start(
+    connection: Redis,
+    settings: Settings,
+    recording_id: str,
+    budget: Budget,
+    *,
+    restarting: bool = False,
+) -> None:
+    """Start ``recording_id`` unless it is not wanted or already past starting.
+
+    Raises ``BudgetSpent`` (the recording stays ``starting``) when the job's budget cannot
+    hold another attempt; the start job's RQ retry then runs it again.
+    """
+    with connection.lock(
+        keys.recording_lock(recording_id),
+        timeout=LOCK_TTL_S,
+        blocking_timeout=max(budget.remaining_s(), 0.1),
+    ):
+        recording = recordings.load(connection, recording_id)
+        if recording is None or not recording["wanted"]:
+            return
+        if recording["state"] not in (REQUESTED, STARTING):
+            return
+        if recording["state"] == REQUESTED:
+            recording = recordings.update(
+                connection, recording_id, lambda r: r.update(state=STARTING)
+            )
+        log_recording("recording.starting", recording, restarting=restarting)
+        client = runtime.agora_client(connection)
+        cname = recording["cname"]
+        avoid = channel_uids(connection, cname) | set(recording["recorder_uids"])
+        avoid |= set(recording["uids"] or [])
+        last_error: AgoraError | None = None
+        for _ in range(START_ATTEMPTS):
+            uid = recordings.new_recorder_uid(avoid)
+            avoid.add(uid)
+            try:
+                resource_id, sid = _acquire_and_start(client, settings, recording, uid, budget)
+            except AgoraError as exc:
+                last_error = exc
+                log_recording("recording.start_failed", recording, error=str(exc))
+                if _after(exc) is Next.FAIL:
+                    break
+                continue  # Next.RESTART: a new uid, acquire and start
+            active = recordings.update(
+                connection,
+                recording_id,
+                functools.partial(_became_active, sid=sid, resource_id=resource_id, uid=uid),
+            )
+            sessions.link(connection, sid, recording_id, resource_id, settings.session_retention_s)
+            log_recording(
+                "recording.active", active, resource_id_len=len(resource_id), recorder_uid=uid
+            )
+            schedule_poll(connection, settings, active, FIRST_POLL_S * settings.agora_retry_scale)
+            return
+        failed = recordings.update(
+            connection, recording_id, lambda r: r.update(state=FAILED, error=str(last_error))
+        )
+        log_recording("recording.failed", failed, error=str(last_error))
+
+
+def _after(exc: AgoraError) -> Next:
+    step = Step.START if exc.endpoint == "start" else Step.ACQUIRE
+    return rule(step, exc.verdict.meaning).then
+
+
+def _acquire_and_start(
+    client: AgoraClient, settings: Settings, recording: dict[str, Any], uid: str, budget: Budget
+) -> tuple[str, str]:
+    cname = recording["cname"]
+    resource_id = call(
+        Step.ACQUIRE,
+        lambda: client.acquire(cname, uid, recording["resource_ids"]),
+        budget,
+        settings,
+    )
+    token = recorder_token(settings, cname, uid)
+    try:
+        answer = call(
+            Step.START,
+            lambda: client.start(
+                resource_id, cname, uid, recording["uids"], recording["max_idle_time"], token
+            ),
+            budget,
+            settings,
+        )
+    except AgoraError as exc:
+        # 201/7: a retried start whose first attempt had in fact succeeded.
+        if _after(exc) is Next.ACCEPT and exc.body.get("sid"):
+            answer = exc.body
+        else:
+            raise
+    return resource_id, str(answer["sid"])
+
+
+def _became_active(r: dict[str, Any], sid: str, resource_id: str, uid: str) -> None:
+    r.update(
+        state=ACTIVE,
+        sid=sid,
+        resource_id=resource_id,
+        recorder_uid=uid,
+        confirmed=False,
+        session_started_ms=recordings.now_ms(),
+        not_found=0,
+        error=None,
+    )
+    r["sids"].append(sid)
+    r["resource_ids"].append(resource_id)
+    r["recorder_uids"].append(uid)
