@@ -30,7 +30,9 @@ def calls(emulated: Emulated) -> tuple[float, list[dict[str, Any]]]:
 def queries(emulated: Emulated, sid: str, since: float, until: float) -> list[dict[str, Any]]:
     _, logged = calls(emulated)
     return [
-        c for c in logged if c["endpoint"] == "query" and c["sid"] == sid and since <= c["t"] < until
+        c
+        for c in logged
+        if c["endpoint"] == "query" and c["sid"] == sid and since <= c["t"] < until
     ]
 
 
