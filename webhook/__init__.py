@@ -1,4 +1,4 @@
-"""The Flask app: NCS endpoint, ops API, health and metrics."""
+"""The Flask app: NCS endpoint, ops API, the operators' console, health and metrics."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from config.settings import Settings, load_settings
 from webhook.api import api_bp
 from webhook.api_ops import ops_bp
 from webhook.api_recordings import recordings_bp
+from webhook.console_pages import console_bp
 from webhook.context import AppState
-from webhook.dashboard import register_dashboard
 from webhook.errors import register_error_handlers
 from webhook.health import health_bp
 from webhook.metrics import metrics_bp
@@ -39,5 +39,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(recordings_bp)
     app.register_blueprint(metrics_bp)
     app.register_blueprint(ops_bp)
-    register_dashboard(app, settings)
+    app.register_blueprint(console_bp)
     return app

@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from webhook.api import MAX_LIMIT, invalid_request, load_query
 from webhook.auth import require_ops_token
-from webhook.context import app_state
+from webhook.context import AppState, app_state
 from webhook.errors import error
 from workers import jobs, recordings
 from workers.agora.bodies import InvalidRequest
@@ -51,19 +51,31 @@ def ask_for_recording() -> ResponseReturnValue:
         return error(400, "invalid_request", fields={"_body": ["Body must be a JSON object."]})
     wanted: dict[str, Any] = RECORDING_REQUEST.load(body)
     try:
-        recording, created = request_recording(
-            state.redis,
-            state.settings,
-            wanted["cname"],
-            wanted.get("uids"),
-            wanted.get("max_idle_time"),
-            "api",
-        )
+        recording = ask_for_start(state, wanted, "api")
     except InvalidRequest as exc:
         return error(400, "invalid_request", fields={"_body": [str(exc)]})
+    return jsonify(recordings.public_view(recording)), 202
+
+
+def ask_for_start(state: AppState, wanted: dict[str, Any], source: str) -> dict[str, Any]:
+    """Store the request (validated by ``RECORDING_REQUEST``) and queue its start; the API
+    and the console both ask through here. Raises ``InvalidRequest``."""
+    recording, created = request_recording(
+        state.redis,
+        state.settings,
+        wanted["cname"],
+        wanted.get("uids"),
+        wanted.get("max_idle_time"),
+        source,
+    )
     if created:
         jobs.enqueue(state.redis, state.job_policy, jobs.RUN_START, recording["id"])
-    return jsonify(recordings.public_view(recording)), 202
+    return recording
+
+
+def ask_for_stop(state: AppState, recording: dict[str, Any]) -> None:
+    if recording["state"] not in recordings.FINAL:
+        jobs.enqueue(state.redis, state.job_policy, jobs.RUN_STOP, recording["id"])
 
 
 @recordings_bp.get("")
@@ -89,6 +101,5 @@ def stop_recording(recording_id: str) -> ResponseReturnValue:
     recording = recordings.load(state.redis, recording_id)
     if recording is None:
         return error(404, "not_found", message=f"no recording {recording_id!r}")
-    if recording["state"] not in recordings.FINAL:
-        jobs.enqueue(state.redis, state.job_policy, jobs.RUN_STOP, recording_id)
+    ask_for_stop(state, recording)
     return jsonify(recordings.public_view(recording)), 202
