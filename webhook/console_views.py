@@ -100,12 +100,10 @@ def timeline_rows(
     events: list[dict[str, Any]], session: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
     """Distinct events in sequence order, each marked ``out_of_order`` when a later event
-    (higher sequence) had arrived before it, and ``late`` when it arrived after the
-    session's end had been received."""
-    ended_at = min(
-        (e["received_ms"] for e in events if e["eventType"] == 11 and e.get("received_ms")),
-        default=None,
-    )
+    (higher sequence) had arrived before it, and ``late`` when it comes before
+    ``session_exit`` in sequence yet arrived after it (it changes nothing any more)."""
+    exits = [e for e in events if e["eventType"] == 11 and e.get("received_ms")]
+    exit_event = min(exits, key=lambda e: e["received_ms"], default=None)
     rows = []
     for index, event in enumerate(events):
         received = event.get("received_ms") or 0
@@ -117,7 +115,9 @@ def timeline_rows(
             {
                 **event,
                 "out_of_order": later_first,
-                "late": ended_at is not None and event["eventType"] != 11 and received > ended_at,
+                "late": exit_event is not None
+                and index < events.index(exit_event)
+                and received > exit_event["received_ms"],
                 "lag_ms": (event["applied_ms"] - received)
                 if event.get("applied_ms") and received
                 else None,
