@@ -13,7 +13,10 @@
   function localise(root) {
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var date = new Date(el.getAttribute("datetime"));
-      if (!isNaN(date)) { el.textContent = localText(date); }
+      if (isNaN(date)) { return; }
+      el.textContent = el.hasAttribute("data-time-only")
+        ? localText(date).slice(11) + "." + String(date.getMilliseconds()).padStart(3, "0")
+        : localText(date);
     });
     root.querySelectorAll("text[data-clock]").forEach(function (el) {
       var date = new Date(Number(el.getAttribute("data-clock")));
