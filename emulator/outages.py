@@ -2,8 +2,11 @@
 (or to one API domain, by the Host it was sent to) answers 503 for some seconds.
 
 ``POST /_emulator/outage`` ``{"endpoint": "query", "seconds": 20}`` or
-``{"host": "localhost", "seconds": 60}``; ``GET /_emulator/calls`` lists every REST call
-(monotonic time, endpoint, sid, host, status) so tests can measure rates per session.
+``{"host": "localhost", "seconds": 60}``; ``POST /_emulator/slow``
+``{"endpoint": "start", "delay_s": 5, "count": 1}`` makes the next calls do their work and
+then answer late (a start that reached Agora while its caller died); ``GET
+/_emulator/calls`` lists every REST call (monotonic time, endpoint, sid, host, status) so
+tests can measure rates per session.
 """
 
 from __future__ import annotations
@@ -24,6 +27,15 @@ class Outages:
         self.lock = threading.Lock()
         self.until: dict[str, float] = {}  # "endpoint:<name>" or "host:<name>" -> end
         self.calls: list[tuple[float, str, str | None, str, int]] = []
+        self.slow: dict[str, tuple[float, int]] = {}  # endpoint -> (delay, calls left)
+
+    def take_delay(self, endpoint: str) -> float:
+        with self.lock:
+            delay, left = self.slow.get(endpoint, (0.0, 0))
+            if left <= 0:
+                return 0.0
+            self.slow[endpoint] = (delay, left - 1)
+            return delay
 
     def down(self, endpoint: str, host: str) -> bool:
         now = time.monotonic()
@@ -64,7 +76,25 @@ def install(app: Flask) -> Outages:
         if endpoint is not None and response.status_code != 503:
             sid = (request.view_args or {}).get("sid")
             outages.log(endpoint, sid, request.host.split(":", 1)[0], response.status_code)
+            delay = outages.take_delay(endpoint)
+            if delay:
+                time.sleep(delay)  # the work is done; only the answer is late
         return response
+
+    @app.post("/_emulator/slow")
+    def slow() -> ResponseReturnValue:
+        wanted = request.get_json(force=True) or {}
+        delay, count = wanted.get("delay_s", 0), wanted.get("count", 1)
+        if wanted.get("endpoint") not in ENDPOINTS:
+            return jsonify({"error": f"endpoint must be one of {', '.join(ENDPOINTS)}"}), 400
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            for v in (delay, count)
+        ):
+            return jsonify({"error": "delay_s and count must be non-negative numbers"}), 400
+        with outages.lock:
+            outages.slow[wanted["endpoint"]] = (float(delay), int(count))
+        return jsonify({"slow": wanted["endpoint"], "delay_s": delay, "count": count})
 
     @app.post("/_emulator/outage")
     def outage() -> ResponseReturnValue:

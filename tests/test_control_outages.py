@@ -3,13 +3,18 @@ the emulator over HTTP."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis as redis_lib
+from rq import Worker
 
 from tests.support.emulated import Emulated, run_emulated
+from workers import jobs, keys
 
 pytestmark = pytest.mark.integration
 
@@ -66,3 +71,39 @@ def test_poll_rate_returns_to_one_per_interval_after_a_query_outage(emulated: Em
     stopped_at, _ = calls(emulated)
     emulator_time_after(emulated, stopped_at + 5 * POLL_S)
     assert queries(emulated, sid, stopped_at, stopped_at + 5 * POLL_S) == []
+
+
+def running_job_pid(redis: redis_lib.Redis, func: str) -> int | None:
+    for worker in Worker.all(connection=redis):
+        job = worker.get_current_job()
+        if job is not None and job.func_name == func:
+            return worker.pid
+    return None
+
+
+def test_a_worker_killed_inside_start_leaves_one_live_session_tracked(
+    emulated: Emulated, redis: redis_lib.Redis
+) -> None:
+    # The start reaches Agora (the session runs) but its answer comes late...
+    slow = {"endpoint": "start", "delay_s": 8, "count": 1}
+    assert emulated.http.post(f"{emulated.emulator}/_emulator/slow", json=slow).ok
+    recording = emulated.api("POST", "/api/recordings", json={"cname": "killed"}).json()
+    live = emulated.wait_for(
+        "the session at Agora",
+        lambda: [
+            sid
+            for sid, s in emulated.stats()["sessions"].items()
+            if s["cname"] == "killed" and s["state"] != "ended"
+        ],
+    )
+    # ...and the worker waiting for it dies.
+    pid = emulated.wait_for("the start job", lambda: running_job_pid(redis, jobs.RUN_START.func))
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    active = emulated.recording_in(recording["id"], "active", timeout_s=20)
+    assert time.monotonic() - killed_at < 20
+    assert active["sids"] == live and active["restarts"] == 0  # adopted, not started again
+    sessions = emulated.stats()["sessions"]
+    assert [sid for sid, s in sessions.items() if s["cname"] == "killed"] == live
+    assert emulated.session_in(live[0], "recording")["recording_id"] == recording["id"]
+    assert redis.zcard(keys.CONTROL_LEASES) <= 1  # the dead job's lease is gone

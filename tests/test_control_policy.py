@@ -14,7 +14,7 @@ from rq.utils import import_attribute
 from config.settings import Settings
 from workers import jobs, recordings, runtime
 from workers.agora.answers import AgoraError, Meaning, Retry, Verdict
-from workers.control import polling, starting, stopping
+from workers.control import leases, polling, starting, stopping
 from workers.control.calls import (
     CONTROL_BUDGET_S,
     LOCK_TTL_S,
@@ -175,9 +175,10 @@ def stored(redis: redis_lib.Redis, **changes: Any) -> dict[str, Any]:
     return recording
 
 
-def test_budget_fits_inside_the_job_timeout_and_the_lock_ttl() -> None:
+def test_budget_fits_inside_the_job_timeout_and_the_lease_outlives_renewals() -> None:
     assert CONTROL_BUDGET_S < jobs.CONTROL_TIMEOUT_S
-    assert CONTROL_BUDGET_S < LOCK_TTL_S
+    # A held recording lock is extended with the lease: missing two renewals never frees it.
+    assert LOCK_TTL_S == leases.LEASE_S >= 3 * leases.RENEW_EVERY_S
 
 
 def test_worst_case_start_stays_inside_the_budget(redis: redis_lib.Redis, slow_agora: Any) -> None:

@@ -77,6 +77,9 @@ RECONCILE = JobSpec("workers.control.reconcile", CONTROL_QUEUE, CONTROL_TIMEOUT_
 WATCH_DRAINERS = JobSpec(
     "workers.drain.watch_drainers", EVENTS_QUEUE, 30, RetryOwner.NEXT_TICK, interval_s=5
 )
+WATCH_LEASES = JobSpec(
+    "workers.control.leases.watch_leases", CONTROL_QUEUE, 30, RetryOwner.NEXT_TICK, interval_s=5
+)
 SWEEP_SESSIONS = JobSpec(
     "workers.session_queries.sweep_expired_job",
     CONTROL_QUEUE,
@@ -97,6 +100,7 @@ REGISTRY: dict[str, JobSpec] = {
         POLL,
         RECONCILE,
         WATCH_DRAINERS,
+        WATCH_LEASES,
         SWEEP_SESSIONS,
     )
 }
@@ -122,6 +126,7 @@ def enqueue(
     delay_s: float = 0.0,
     job_id: str | None = None,
     description: str | None = None,
+    meta: dict[str, Any] | None = None,
     pipeline: Pipeline | None = None,
 ) -> str:
     """Queue ``spec`` with ``args`` (after ``delay_s``); returns the job id."""
@@ -134,6 +139,7 @@ def enqueue(
         "failure_ttl": policy.failure_ttl_s,
         "retry": policy.retry() if spec.retry is RetryOwner.RQ else None,
         "description": description,
+        "meta": meta,
     }
     if delay_s > 0:
         job = queue.create_job(

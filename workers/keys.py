@@ -96,6 +96,17 @@ def recording_lock(recording_id: str) -> str:
     return f"{PREFIX}lock:recording:{recording_id}"
 
 
+# ---- control-job leases (owner: workers/control/leases.py) ----
+# job id -> lease expiry (ms, Redis's clock); bounded: one per running control job, removed
+# when it ends or when a dead one is resumed.
+CONTROL_LEASES = f"{PREFIX}control:leases"
+
+
+def control_lease(job_id: str) -> str:
+    """What a leased job runs (to queue it again); expires after a day at the latest."""
+    return f"{PREFIX}control:lease:{job_id}"
+
+
 RECORDINGS_ALL = f"{PREFIX}idx:recordings"
 
 

@@ -2,8 +2,9 @@
 
 A job's budget bounds everything it waits for (the recording lock, the shared rate limit,
 HTTP answers, in-call retry pauses): an attempt starts only when its worst case still fits.
-So the worst-case time of a job's in-job retries stays below the job timeout and the lock's
-TTL (tests/test_control_policy.py checks it).
+So the worst-case time of a job's in-job retries stays below the job timeout, and the
+job's lease heartbeat keeps its recording lock alive meanwhile (tests/test_control_policy.py
+checks both).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from typing import TypeVar
 from config.settings import Settings
 from workers.agora.answers import AgoraError
 from workers.agora.client import STOP_TIMEOUT_S
+from workers.control.leases import LEASE_S
 from workers.control.policy import Next, Step, in_call_wait_s, next_action
-from workers.jobs import CONTROL_TIMEOUT_S
 from workers.ratelimit import RATE_WAIT_MAX_S
 
 T = TypeVar("T")
 
-CONTROL_BUDGET_S = 150.0  # below CONTROL_TIMEOUT_S and LOCK_TTL_S, with room for Redis
-LOCK_TTL_S = CONTROL_TIMEOUT_S
+CONTROL_BUDGET_S = 150.0  # below the control jobs' timeout, with room for Redis
+# A recording lock lives as long as its holder's lease: the lease's heartbeat extends it, so
+# the lock of a worker that died frees within seconds, not after a job timeout.
+LOCK_TTL_S = LEASE_S
 
 
 class BudgetSpent(Exception):

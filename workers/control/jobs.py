@@ -1,4 +1,5 @@
-"""The control jobs RQ runs (declared in ``workers.jobs``): thin entry points."""
+"""The control jobs RQ runs (declared in ``workers.jobs``): thin entry points, each under a
+lease (``workers.control.leases``) so a worker's death resumes it within seconds."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from workers.control import polling, starting, stopping
 from workers.control.calls import Budget
 from workers.control.context import job_context
 from workers.control.intake import request_recording
+from workers.control.leases import leased
 from workers.recordings import REQUESTED
 
 
@@ -14,35 +16,41 @@ def start_recording(
 ) -> str:
     """Keep ``cname`` recorded; returns the recording id. Enqueuing twice starts one."""
     connection, settings = job_context()
-    recording, _ = request_recording(connection, settings, cname, uids, max_idle_time, "job")
-    if recording["state"] == REQUESTED:
-        starting.start(connection, settings, recording["id"], Budget())
-    return str(recording["id"])
+    with leased():
+        recording, _ = request_recording(connection, settings, cname, uids, max_idle_time, "job")
+        if recording["state"] == REQUESTED:
+            starting.start(connection, settings, recording["id"], Budget())
+        return str(recording["id"])
 
 
 def stop_recording(recording_id: str) -> str:
     """Stop a recording; returns its state. Stopping twice costs one ``stop`` call."""
     connection, settings = job_context()
-    return stopping.stop(connection, settings, recording_id)
+    with leased():
+        return stopping.stop(connection, settings, recording_id)
 
 
 def run_start(recording_id: str) -> None:
     connection, settings = job_context()
-    starting.start(connection, settings, recording_id, Budget())
+    with leased():
+        starting.start(connection, settings, recording_id, Budget())
 
 
 def run_stop(recording_id: str) -> str:
     connection, settings = job_context()
-    return stopping.stop(connection, settings, recording_id)
+    with leased():
+        return stopping.stop(connection, settings, recording_id)
 
 
 def poll(recording_id: str, sid: str) -> None:
     """Ask ``query`` how the session is doing, fold the answer in, act, and poll again."""
     connection, settings = job_context()
-    polling.poll(connection, settings, recording_id, sid)
+    with leased():
+        polling.poll(connection, settings, recording_id, sid)
 
 
 def reconcile(recording_id: str, sid: str) -> None:
     """Act on what a session's callbacks changed (enqueued by the drain)."""
     connection, settings = job_context()
-    polling.reconcile(connection, settings, recording_id, sid)
+    with leased():
+        polling.reconcile(connection, settings, recording_id, sid)

@@ -1,8 +1,18 @@
-"""Starting a recording: a new recorder uid, acquire and start, and restarts."""
+"""Starting a recording: a new recorder uid, acquire and start, and restarts.
+
+A start records its acquired resource and uid (``pending_start``) before it calls ``start``.
+A start resumed after its worker died (``workers.control.leases``) first adopts the session
+the dead one may have begun: one whose callbacks carry the recording's cname and that uid,
+or the ``sid`` Agora gives for the same resource again (``start`` once more: it starts the
+session if the first never arrived, or answers 201/7 if it did). So a recording never has
+two live Agora sessions of its own.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from typing import Any
 
 from redis import Redis
@@ -13,6 +23,7 @@ from workers.agora.answers import AgoraError
 from workers.agora.client import AgoraClient
 from workers.agora.tokens import recorder_token
 from workers.channels import channel_uids
+from workers.control import leases
 from workers.control.calls import LOCK_TTL_S, Budget, call
 from workers.control.context import log_recording
 from workers.control.policy import Next, Step, rule
@@ -21,6 +32,8 @@ from workers.metrics import RESTARTS
 from workers.recordings import ACTIVE, FAILED, REQUESTED, STARTING
 
 START_ATTEMPTS = 3  # new uid + acquire + start, each after the previous failed for good
+ADOPT_WAIT_S = 10.0  # how long a resumed start waits for the callbacks of a 201/7 session
+log = logging.getLogger("recbridge.control")
 
 
 def restart(
@@ -61,52 +74,140 @@ def start(
     Raises ``BudgetSpent`` (the recording stays ``starting``) when the job's budget cannot
     hold another attempt; the start job's RQ retry then runs it again.
     """
-    with connection.lock(
+    lock = connection.lock(
         keys.recording_lock(recording_id),
         timeout=LOCK_TTL_S,
         blocking_timeout=max(budget.remaining_s(), 0.1),
-    ):
-        recording = recordings.load(connection, recording_id)
-        if recording is None or not recording["wanted"]:
-            return
-        if recording["state"] not in (REQUESTED, STARTING):
-            return
-        if recording["state"] == REQUESTED:
-            recording = recordings.update(
-                connection, recording_id, lambda r: r.update(state=STARTING)
+        thread_local=False,  # the lease's heartbeat thread extends it
+    )
+    with lock:
+        leases.hold(lock)
+        try:
+            _start_locked(connection, settings, recording_id, budget, restarting)
+        finally:
+            leases.release(lock)
+
+
+def _start_locked(
+    connection: Redis, settings: Settings, recording_id: str, budget: Budget, restarting: bool
+) -> None:
+    recording = recordings.load(connection, recording_id)
+    if recording is None or not recording["wanted"]:
+        return
+    if recording["state"] not in (REQUESTED, STARTING):
+        return
+    if recording["state"] == REQUESTED:
+        recording = recordings.update(connection, recording_id, lambda r: r.update(state=STARTING))
+    log_recording("recording.starting", recording, restarting=restarting)
+    client = runtime.agora_client(connection)
+    if recording.get("pending_start") and _adopt(connection, settings, client, recording, budget):
+        return
+    cname = recording["cname"]
+    avoid = channel_uids(connection, cname) | set(recording["recorder_uids"])
+    avoid |= set(recording["uids"] or [])
+    last_error: AgoraError | None = None
+    for _ in range(START_ATTEMPTS):
+        uid = recordings.new_recorder_uid(avoid)
+        avoid.add(uid)
+        try:
+            resource_id, sid = _acquire_and_start(
+                connection, client, settings, recording, uid, budget
             )
-        log_recording("recording.starting", recording, restarting=restarting)
-        client = runtime.agora_client(connection)
-        cname = recording["cname"]
-        avoid = channel_uids(connection, cname) | set(recording["recorder_uids"])
-        avoid |= set(recording["uids"] or [])
-        last_error: AgoraError | None = None
-        for _ in range(START_ATTEMPTS):
-            uid = recordings.new_recorder_uid(avoid)
-            avoid.add(uid)
-            try:
-                resource_id, sid = _acquire_and_start(client, settings, recording, uid, budget)
-            except AgoraError as exc:
-                last_error = exc
-                log_recording("recording.start_failed", recording, error=str(exc))
-                if _after(exc) is Next.FAIL:
-                    break
-                continue  # Next.RESTART: a new uid, acquire and start
-            active = recordings.update(
-                connection,
-                recording_id,
-                functools.partial(_became_active, sid=sid, resource_id=resource_id, uid=uid),
+        except AgoraError as exc:
+            last_error = exc
+            log_recording("recording.start_failed", recording, error=str(exc))
+            if _after(exc) is Next.FAIL:
+                break
+            continue  # Next.RESTART: a new uid, acquire and start
+        _activate(connection, settings, recording_id, sid, resource_id, uid)
+        return
+    failed = recordings.update(
+        connection, recording_id, lambda r: r.update(state=FAILED, error=str(last_error))
+    )
+    log_recording("recording.failed", failed, error=str(last_error))
+
+
+def _activate(
+    connection: Redis,
+    settings: Settings,
+    recording_id: str,
+    sid: str,
+    resource_id: str,
+    uid: str,
+    *,
+    adopted: bool = False,
+) -> None:
+    active = recordings.update(
+        connection,
+        recording_id,
+        functools.partial(_became_active, sid=sid, resource_id=resource_id, uid=uid),
+    )
+    sessions.link(connection, sid, recording_id, resource_id, settings.session_retention_s)
+    log_recording(
+        "recording.adopted" if adopted else "recording.active",
+        active,
+        resource_id_len=len(resource_id),
+        recorder_uid=uid,
+    )
+    schedule_poll(connection, settings, active, FIRST_POLL_S * settings.agora_retry_scale)
+
+
+def session_by_recorder(connection: Redis, cname: str, uid: str) -> str | None:
+    """The sid of a live session the callbacks built for ``cname`` with recorder ``uid``."""
+    for raw in connection.zrevrange(keys.sessions_by_cname(cname), 0, 49):
+        session = sessions.load(connection, keys.text(raw))
+        if (
+            session is not None
+            and uid in (session.get("recorder_uids") or [session.get("recorder_uid")])
+            and session["state"] not in ("exited", "failed")
+        ):
+            return str(session["sid"])
+    return None
+
+
+def _adopt(
+    connection: Redis,
+    settings: Settings,
+    client: AgoraClient,
+    recording: dict[str, Any],
+    budget: Budget,
+) -> bool:
+    """Take over the session a start that died may have begun; False when there is none."""
+    pending = recording["pending_start"]
+    uid, resource_id, cname = pending["uid"], pending["resource_id"], recording["cname"]
+    sid = session_by_recorder(connection, cname, uid)
+    if sid is None:
+        token = recorder_token(settings, cname, uid)
+        try:
+            answer = call(
+                Step.START,
+                lambda: client.start(
+                    resource_id, cname, uid, recording["uids"], recording["max_idle_time"], token
+                ),
+                budget,
+                settings,
             )
-            sessions.link(connection, sid, recording_id, resource_id, settings.session_retention_s)
-            log_recording(
-                "recording.active", active, resource_id_len=len(resource_id), recorder_uid=uid
-            )
-            schedule_poll(connection, settings, active, FIRST_POLL_S * settings.agora_retry_scale)
-            return
-        failed = recordings.update(
-            connection, recording_id, lambda r: r.update(state=FAILED, error=str(last_error))
-        )
-        log_recording("recording.failed", failed, error=str(last_error))
+            sid = str(answer["sid"])
+        except AgoraError as exc:
+            if _after(exc) is not Next.ACCEPT:
+                return False  # the first start never took: start afresh
+            sid = exc.body.get("sid") or _wait_for_callbacks(connection, cname, uid, budget)
+    if sid is None:
+        log_recording("recording.orphan_suspected", recording, recorder_uid=uid)
+        return False
+    _activate(connection, settings, recording["id"], str(sid), resource_id, uid, adopted=True)
+    return True
+
+
+def _wait_for_callbacks(connection: Redis, cname: str, uid: str, budget: Budget) -> str | None:
+    """201/7 without a sid: the session runs; its callbacks will name it."""
+    deadline = time.monotonic() + min(ADOPT_WAIT_S, budget.remaining_s())
+    while time.monotonic() < deadline:
+        sid = session_by_recorder(connection, cname, uid)
+        if sid is not None:
+            return sid
+        time.sleep(0.2)
+    return None
 
 
 def _after(exc: AgoraError) -> Next:
@@ -115,7 +216,12 @@ def _after(exc: AgoraError) -> Next:
 
 
 def _acquire_and_start(
-    client: AgoraClient, settings: Settings, recording: dict[str, Any], uid: str, budget: Budget
+    connection: Redis,
+    client: AgoraClient,
+    settings: Settings,
+    recording: dict[str, Any],
+    uid: str,
+    budget: Budget,
 ) -> tuple[str, str]:
     cname = recording["cname"]
     resource_id = call(
@@ -124,6 +230,8 @@ def _acquire_and_start(
         budget,
         settings,
     )
+    pending = {"uid": uid, "resource_id": resource_id, "at_ms": recordings.now_ms()}
+    recordings.update(connection, recording["id"], lambda r: r.update(pending_start=pending))
     token = recorder_token(settings, cname, uid)
     try:
         answer = call(
@@ -153,6 +261,7 @@ def _became_active(r: dict[str, Any], sid: str, resource_id: str, uid: str) -> N
         session_started_ms=recordings.now_ms(),
         not_found=0,
         error=None,
+        pending_start=None,
     )
     r["sids"].append(sid)
     r["resource_ids"].append(resource_id)

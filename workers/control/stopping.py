@@ -14,6 +14,7 @@ from redis.exceptions import LockError
 from config.settings import Settings
 from workers import keys, recordings, runtime, sessions
 from workers.agora.answers import AgoraError
+from workers.control import leases
 from workers.control.acting import not_found
 from workers.control.calls import LOCK_TTL_S, Budget, BudgetSpent, call, worst_call_s
 from workers.control.context import log_recording
@@ -38,13 +39,19 @@ def stop(connection: Redis, settings: Settings, recording_id: str) -> str:
     if recording["state"] != STOPPING:
         return str(recording["state"])
     budget = Budget()
+    lock = connection.lock(
+        keys.recording_lock(recording_id),
+        timeout=LOCK_TTL_S,
+        blocking_timeout=max(budget.remaining_s() - worst_call_s(Step.STOP, settings), 0.1),
+        thread_local=False,  # the lease's heartbeat thread extends it
+    )
     try:
-        with connection.lock(
-            keys.recording_lock(recording_id),
-            timeout=LOCK_TTL_S,
-            blocking_timeout=max(budget.remaining_s() - worst_call_s(Step.STOP, settings), 0.1),
-        ):
-            return _stop_locked(connection, settings, recording_id, budget)
+        with lock:
+            leases.hold(lock)
+            try:
+                return _stop_locked(connection, settings, recording_id, budget)
+            finally:
+                leases.release(lock)
     except (LockError, BudgetSpent) as exc:
         return _try_later(connection, settings, recording, exc)
 

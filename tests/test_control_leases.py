@@ -1,0 +1,70 @@
+"""Control-job leases: the recovery of a dead job's lease, and the heartbeat that keeps a
+running job's lease and recording lock alive."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import orjson
+import pytest
+import redis as redis_lib
+from rq import Queue
+
+from workers import jobs, keys
+from workers.control import leases
+from workers.queues import CONTROL_QUEUE, JobPolicy
+
+POLICY = JobPolicy(60, (1,))
+
+
+def dead_lease(redis: redis_lib.Redis, job_id: str, func: str, resumes: int = 0) -> None:
+    description = {"func": func, "args": ["rec1"], "kwargs": {}, "resumes": resumes}
+    redis.zadd(keys.CONTROL_LEASES, {job_id: 1})  # ran out long ago
+    redis.set(keys.control_lease(job_id), orjson.dumps(description))
+
+
+def test_a_dead_jobs_lease_queues_the_same_job_once(redis: redis_lib.Redis) -> None:
+    dead_lease(redis, "dead-1", jobs.RUN_STOP.func)
+    redis.zadd(keys.CONTROL_LEASES, {"alive": 2**50})
+    assert leases.recover(redis, POLICY) == 1
+    assert leases.recover(redis, POLICY) == 0  # claimed and gone: no second successor
+    queue = Queue(CONTROL_QUEUE, connection=redis)
+    [job] = queue.get_jobs()
+    assert (job.func_name, job.args, job.meta["resumes"]) == (jobs.RUN_STOP.func, ("rec1",), 1)
+    assert redis.zrange(keys.CONTROL_LEASES, 0, -1) == [b"alive"]
+    assert not redis.exists(keys.control_lease("dead-1"))
+
+
+def test_a_job_that_keeps_killing_its_worker_is_given_up(redis: redis_lib.Redis) -> None:
+    dead_lease(redis, "poison", jobs.RUN_START.func, resumes=leases.MAX_RESUMES)
+    assert leases.recover(redis, POLICY) == 0
+    assert Queue(CONTROL_QUEUE, connection=redis).count == 0
+    assert redis.zcard(keys.CONTROL_LEASES) == 0
+
+
+def test_the_heartbeat_keeps_the_lease_and_a_held_lock_alive(
+    redis: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(leases, "RENEW_EVERY_S", 0.05)
+    redis.zadd(keys.CONTROL_LEASES, {"job": 1})
+    lock = redis.lock("rb:test-lock", timeout=1, thread_local=False)
+    assert lock.acquire(blocking=False)
+    leases.hold(lock)
+    stop = threading.Event()
+    beat = threading.Thread(target=leases._beat, args=(redis, "job", stop))
+    beat.start()
+    try:
+        # Past the lock's own one-second TTL it is still held, renewed by the heartbeat.
+        seconds, micros = redis.time()
+        start_ms = seconds * 1000 + micros // 1000
+        past_ttl = time.monotonic() + 2.5
+        while time.monotonic() < past_ttl:
+            time.sleep(0.1)
+        assert lock.owned()
+        renewed = redis.zscore(keys.CONTROL_LEASES, "job")
+        assert renewed is not None and renewed > start_ms
+    finally:
+        stop.set()
+        beat.join()
+        leases.release(lock)

@@ -1,0 +1,174 @@
+"""Control-job leases: a start, stop or poll whose worker dies is resumed in seconds.
+
+The drain pool's idea (``workers.drainers``), for control jobs: a running control job holds
+a lease in ``rb:control:leases`` (job id -> expiry, by Redis's clock) and a heartbeat thread
+renews it, and the recording lock the job holds, every ``RENEW_EVERY_S``. A job that ends,
+well or with an exception, gives its lease back (an exception is its retry owner's business,
+``workers.jobs``). Only a worker that died (SIGKILL, OOM, a lost machine) leaves a lease
+behind; once it runs out, any control job and the clock's ``watch_leases`` queue the same
+job again — its recording lock has run out by then too. Nothing here is a singleton: every
+recoverer claims a dead lease atomically before it queues the successor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import orjson
+from redis import Redis, RedisError
+from redis.exceptions import LockError
+from redis.lock import Lock
+from rq import get_current_job
+
+from workers import jobs, keys, runtime
+from workers.lua import LuaScript
+from workers.queues import JobPolicy, job_policy
+
+log = logging.getLogger("recbridge.control")
+T = TypeVar("T")
+
+LEASE_S = 8  # a running control job that has not renewed for this long is dead
+RENEW_EVERY_S = 2.0
+CLAIM_S = 30  # a recoverer's hold on a dead lease until its successor is queued
+MAX_RESUMES = 3  # a job that kills its worker every time is given up after this
+DESCRIPTION_TTL_S = 24 * 3600
+
+_NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+# KEYS: leases, description. ARGV: job id, lease s, description, description TTL s.
+TAKE = LuaScript(
+    _NOW_MS
+    + """
+redis.call('ZADD', KEYS[1], now + ARGV[2] * 1000, ARGV[1])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return now
+"""
+)
+# KEYS: leases. ARGV: job id, lease s. Renews only a lease still held.
+RENEW = LuaScript(
+    _NOW_MS + "return redis.call('ZADD', KEYS[1], 'XX', now + ARGV[2] * 1000, ARGV[1])"
+)
+# KEYS: leases. ARGV: claim s, most. Dead leases, each claimed for CLAIM_S.
+CLAIM_DEAD = LuaScript(
+    _NOW_MS
+    + """
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(dead) do
+  redis.call('ZADD', KEYS[1], now + ARGV[1] * 1000, id)
+end
+return dead
+"""
+)
+
+_held: list[Lock] = []  # locks the running job holds (one job at a time per worker)
+
+
+def hold(lock: Lock) -> None:
+    """Keep ``lock`` alive for as long as the running job's lease (``thread_local=False``)."""
+    _held.append(lock)
+
+
+def release(lock: Lock) -> None:
+    if lock in _held:
+        _held.remove(lock)
+
+
+def _beat(connection: Redis, job_id: str, stop: threading.Event) -> None:
+    while not stop.wait(RENEW_EVERY_S):
+        try:
+            RENEW.run(connection, [keys.CONTROL_LEASES], [job_id, LEASE_S])
+            for lock in list(_held):
+                lock.extend(LEASE_S, replace_ttl=True)
+        except (RedisError, LockError) as exc:
+            log.warning("control.lease_renew_failed", extra={"job_id": job_id, "error": str(exc)})
+
+
+@contextmanager
+def leased() -> Iterator[None]:
+    """Run the current control job under a lease (see the module's docstring)."""
+    job = get_current_job()
+    assert job is not None, "leased runs inside an RQ job"
+    connection = job.connection
+    description = orjson.dumps(
+        {
+            "func": job.func_name,
+            "args": list(job.args),
+            "kwargs": job.kwargs,
+            "resumes": int(job.meta.get("resumes", 0)),
+        }
+    )
+    recover(connection, job_policy(runtime.settings()))
+    TAKE.run(
+        connection,
+        [keys.CONTROL_LEASES, keys.control_lease(job.id)],
+        [job.id, LEASE_S, description, DESCRIPTION_TTL_S],
+    )
+    stop = threading.Event()
+    beat = threading.Thread(target=_beat, args=(connection, job.id, stop), daemon=True)
+    beat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beat.join()
+        _held.clear()
+        with connection.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.CONTROL_LEASES, job.id)
+            pipe.delete(keys.control_lease(job.id))
+            pipe.execute()
+
+
+def run_leased(fn: Callable[[], T]) -> T:
+    with leased():
+        return fn()
+
+
+def recover(connection: Redis, policy: JobPolicy, most: int = 50) -> int:
+    """Queue again every control job whose worker died; returns how many."""
+    resumed = 0
+    for raw_id in CLAIM_DEAD.run(connection, [keys.CONTROL_LEASES], [CLAIM_S, most]):
+        job_id = keys.text(raw_id)
+        raw = connection.get(keys.control_lease(job_id))
+        description: dict[str, Any] | None = orjson.loads(raw) if raw else None
+        spec = jobs.spec_for(description["func"]) if description else None
+        with connection.pipeline(transaction=True) as pipe:
+            pipe.multi()  # before RQ's enqueue, which asks for MULTI itself
+            pipe.zrem(keys.CONTROL_LEASES, job_id)
+            pipe.delete(keys.control_lease(job_id))
+            if description is None or spec is None:
+                pipe.execute()
+                continue
+            resumes = int(description.get("resumes", 0)) + 1
+            if resumes > MAX_RESUMES:
+                pipe.execute()
+                log.error(
+                    "control.job_abandoned",
+                    extra={"job_id": job_id, "func": spec.func, "resumes": resumes - 1},
+                )
+                continue
+            successor = jobs.enqueue(
+                connection,
+                policy,
+                spec,
+                *description["args"],
+                kwargs=description["kwargs"],
+                meta={"resumes": resumes},
+                pipeline=pipe,
+            )
+            pipe.execute()
+        resumed += 1
+        log.warning(
+            "control.job_resumed",
+            extra={"job_id": job_id, "successor": successor, "func": spec.func, "resumes": resumes},
+        )
+    return resumed
+
+
+def watch_leases() -> int:
+    """Periodic (the clock): resume control jobs whose worker died."""
+    job = get_current_job()
+    assert job is not None, "watch_leases runs as an RQ job"
+    return recover(job.connection, job_policy(runtime.settings()))
