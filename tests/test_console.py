@@ -18,6 +18,7 @@ from config.settings import Secret, Settings
 from tests.conftest import OPS_TOKEN
 from tests.support.lifecycle import lifecycle
 from tests.support.ncs import SECRET, encode, recording_event, signed_headers
+from tests.support.redis_server import free_port
 from tests.support.workers import run_burst
 from tests.test_ops_api import work_with_dead_letters
 from webhook import console_auth, console_views, create_app
@@ -283,6 +284,9 @@ def test_start_and_stop_a_recording_from_the_console(
     assert api["source"] == "console"
     page = client.get(f"/console/recordings/{recording_id}").get_data(as_text=True)
     assert "delta" in page and "Stop this recording" in page
+    listed = client.get("/console/recordings").get_data(as_text=True)
+    api_ids = [r["id"] for r in client.get("/api/recordings", headers=AUTH).json["recordings"]]
+    assert re.findall(r'href="/console/recordings/([0-9a-f]+)"', listed) == api_ids
     queue = Queue(CONTROL_QUEUE, connection=redis)
     before = queue.count
     stop = client.post(f"/console/recordings/{recording_id}/stop", data={"csrf_token": token})
@@ -375,3 +379,24 @@ def test_timeline_marks_out_of_order_and_late_arrivals() -> None:
     )
     assert [r["out_of_order"] for r in rows] == [False, True, False, False]
     assert [r["late"] for r in rows] == [False, True, False, False]  # 31 may follow 11
+
+
+def test_without_redis_pages_answer_503_and_health_says_unreachable(settings: Settings) -> None:
+    app = create_app(
+        Settings(**{**settings.__dict__, "redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    )
+    client = app.test_client()
+    log_in(client)
+    answer = client.get("/console/")
+    assert answer.status_code == 503 and "Redis did not answer" in answer.get_data(as_text=True)
+    health = client.get("/console/health")
+    assert health.status_code == 200 and "unreachable" in health.get_data(as_text=True)
+
+
+def test_refusals_and_changes_are_counted(client: FlaskClient) -> None:
+    client.post("/console/login", data={"token": "wrong"})
+    log_in(client)
+    client.post("/console/logout")
+    metrics = client.get("/metrics").get_data(as_text=True)
+    for outcome in ("login_refused", "login", "csrf_refused"):
+        assert f'recbridge_console_actions_total{{outcome="{outcome}"}}' in metrics

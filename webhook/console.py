@@ -6,10 +6,13 @@ shipped with it (local times, fragment refresh), no build step, nothing from ano
 
 from __future__ import annotations
 
+import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from prometheus_client import Counter
 from redis import RedisError
 
 from webhook import console_auth as auth
@@ -29,6 +32,12 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+log = logging.getLogger("recbridge.console")
+ACTIONS = Counter(
+    "recbridge_console_actions_total",
+    "Console logins, refusals and changes, by outcome",
+    ["outcome"],
+)
 OPEN_ENDPOINTS = frozenset({"console.login", "console.static"})
 FRAGMENT_HEADER = "X-Console-Fragment"
 
@@ -36,6 +45,12 @@ FRAGMENT_HEADER = "X-Console-Fragment"
 def _ops_token() -> str | None:
     token = app_state().settings.ops_api_token
     return None if token is None else token.reveal()
+
+
+def note(outcome: str, level: int = logging.INFO, **extra: Any) -> None:
+    """Count and log what an operator did (or was refused): ``console.<outcome>``."""
+    ACTIONS.labels(outcome).inc()
+    log.log(level, f"console.{outcome}", extra={"path": request.path, **extra})
 
 
 def render_page(template: str, status: int = 200, **context: object) -> ResponseReturnValue:
@@ -55,11 +70,13 @@ def guard() -> ResponseReturnValue | None:
     if nonce is None:
         if request.method in ("GET", "HEAD") and request.headers.get(FRAGMENT_HEADER) != "1":
             return redirect(url_for("console.login", next=request.full_path.rstrip("?")), 303)
+        note("unauthenticated", logging.WARNING, method=request.method)
         return _refused(401, "Your console login has ended. Log in again.")
     g.console_csrf = auth.csrf_token(token, nonce)
     if request.method not in ("GET", "HEAD") and not auth.csrf_matches(
         token, nonce, request.form.get(auth.CSRF_FIELD)
     ):
+        note("csrf_refused", logging.WARNING)
         return _refused(403, "This form was refused: its CSRF token is missing or stale.")
     return None
 
@@ -122,9 +139,12 @@ def login() -> ResponseReturnValue:
     if request.method == "GET":
         return render_template("console/login.html", next=next_path, failed=False)
     if not _same_origin():
+        note("login_cross_origin", logging.WARNING, origin=request.headers.get("Origin"))
         return _refused(403, "A login from another site was refused.")
     if not auth.token_matches(request.form.get("token", ""), token):
+        note("login_refused", logging.WARNING, remote_addr=request.remote_addr)
         return render_template("console/login.html", next=next_path, failed=True), 401
+    note("login", remote_addr=request.remote_addr)
     response = redirect(next_path, 303)
     response.set_cookie(
         auth.COOKIE,
@@ -140,6 +160,7 @@ def login() -> ResponseReturnValue:
 
 @console_bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    note("logout")
     response = redirect(url_for("console.login"), 303)
     response.delete_cookie(
         auth.COOKIE, path="/console", secure=request.is_secure, httponly=True, samesite="Strict"

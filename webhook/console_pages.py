@@ -14,7 +14,7 @@ from webhook import console_views as views
 from webhook.api import SESSION_QUERY
 from webhook.api_ops import LETTER_QUERY
 from webhook.api_recordings import RECORDING_QUERY, RECORDING_REQUEST, ask_for_start, ask_for_stop
-from webhook.console import console_bp, render_page
+from webhook.console import console_bp, note, render_page
 from webhook.context import app_state
 from workers import deadletters, keys, ops_status, recordings, session_queries, transitions
 from workers.agora.bodies import InvalidRequest
@@ -179,6 +179,7 @@ def stop_recording(recording_id: str) -> ResponseReturnValue:
     if found is None:
         abort(404)
     ask_for_stop(state, found)
+    note("recording_stop", recording_id=recording_id, cname=found["cname"])
     return redirect(url_for("console.recording", recording_id=recording_id, notice="stopping"), 303)
 
 
@@ -196,6 +197,7 @@ def replay_dead_letter(letter_id: str) -> ResponseReturnValue:
     state = app_state()
     if deadletters.replay(state.redis, letter_id, state.job_policy) is None:
         abort(404)
+    note("dead_letter_replayed", dead_letter_id=letter_id)
     return redirect(url_for("console.dead_letters", notice="replayed"), 303)
 
 
