@@ -21,7 +21,7 @@ from tests.support.ncs import SECRET, encode, recording_event, signed_headers
 from tests.support.redis_server import free_port
 from tests.support.workers import run_burst
 from tests.test_ops_api import work_with_dead_letters
-from webhook import console_auth, console_views, create_app
+from webhook import console_auth, console_pages, console_views, create_app
 from workers.queues import CONTROL_QUEUE
 
 AUTH = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -246,6 +246,23 @@ def test_session_page_tells_the_story_with_lanes_files_and_marked_arrivals(
     assert "uid 101 stopped from" in html  # event 43 state 1 closes the first lane
 
 
+def test_a_long_timeline_shows_its_first_and_last_events(
+    client: FlaskClient, redis: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console_pages, "TIMELINE_SHOWN", 8)
+    events = lifecycle("LONG")
+    post_all(client, events)
+    run_burst(redis)
+    log_in(client)
+    html = client.get("/console/sessions/LONG").get_data(as_text=True)
+    shown = re.findall(r"<tr[^>]*>\s*<td>(\d+)</td>", html)
+    last = len(events) - 1
+    assert shown == ["0", "1", *[str(n) for n in range(last - 5, last + 1)]]
+    assert f"{len(events) - 8} events not shown" in html
+    everything = client.get("/console/sessions/LONG?events=all").get_data(as_text=True)
+    assert len(re.findall(r"<tr[^>]*>\s*<td>(\d+)</td>", everything)) == len(events)
+
+
 def test_unknown_session_and_recording_are_404(client: FlaskClient) -> None:
     log_in(client)
     assert client.get("/console/sessions/nope").status_code == 404
@@ -375,7 +392,7 @@ def test_timeline_marks_out_of_order_and_late_arrivals() -> None:
         return {"sequence": seq, "eventType": kind, "received_ms": received, "payload": {}}
 
     rows = console_views.timeline_rows(
-        [event(0, 40, 10), event(1, 43, 50), event(2, 11, 20), event(3, 31, 60)], None
+        [event(0, 40, 10), event(1, 43, 50), event(2, 11, 20), event(3, 31, 60)]
     )
     assert [r["out_of_order"] for r in rows] == [False, True, False, False]
     assert [r["late"] for r in rows] == [False, True, False, False]  # 31 may follow 11

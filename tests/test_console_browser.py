@@ -20,6 +20,7 @@ from rq import Queue
 
 from tests.conftest import OPS_TOKEN
 from tests.support.emulated import Emulated, run_emulated
+from tests.support.ncs import encode, recording_event, signed_headers
 from tests.support.processes import ROOT
 from workers.queues import CONTROL_QUEUE
 
@@ -36,7 +37,15 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(os.environ.get("CONSOLE_ARTIFACTS", ROOT / "var" / "artifacts" / "console"))
 DOCS = ROOT / "docs" / "console"
-WAIT_MS = 20_000  # the pages refresh themselves every 5 s
+WAIT_MS = 20_000
+FATAL = {
+    "msgName": "cloud_recording_error",
+    "module": 2,
+    "errorLevel": 5,
+    "errorCode": 47,
+    "stat": 1,
+    "errorMsg": "uploader could not reach the storage bucket",
+}  # the pages refresh themselves every 5 s
 
 sync_api = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
@@ -137,9 +146,20 @@ def test_an_operator_records_a_channel_and_replays_a_dead_letter(
     emulated.faults(drops=0.3, duplicates=0.3, reorder_ms=300)
     other = start_recording(page, base, "standup-ops", "1001")
     expect(page.locator(".headline h1")).to_contain_text("active", timeout=WAIT_MS)
+    other_sid = emulated.recording(other)["sid"]
+    fatal = recording_event(1, sid=other_sid, cname="standup-ops", sequence=40, details=FATAL)
+    body = encode(fatal)
+    posted = emulated.http.post(
+        f"{base}/agora/ncs", data=body, headers=signed_headers(body), timeout=10
+    )
+    assert posted.status_code == 200
     page.goto(f"{base}/console/")
     expect(page.locator("table.list tbody tr")).to_have_count(2, timeout=WAIT_MS)
+    expect(page.locator("table.list")).to_contain_text("at risk", timeout=WAIT_MS)
     shoot(page, "sessions")
+    page.goto(f"{base}/console/sessions/{other_sid}")
+    expect(page.locator(".headline")).to_contain_text("at risk")
+    shoot(page, "session-at-risk")
     page.goto(f"{base}/console/recordings")
     shoot(page, "recordings")
     emulated.api("POST", f"/api/recordings/{other}/stop")

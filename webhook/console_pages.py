@@ -26,6 +26,7 @@ NOTICES = {
     "stopping": "Stop requested.",
     "replayed": "Dead letter queued again.",
 }
+TIMELINE_SHOWN = 400  # a long session shows its first and last events; ?events=all shows all
 
 
 def _query(schema: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -75,6 +76,11 @@ def session(sid: str) -> ResponseReturnValue:
     if found is None and not events:
         abort(404)
     now = _now_ms()
+    rows = views.timeline_rows(events)
+    hidden, head = 0, TIMELINE_SHOWN // 4
+    if request.args.get("events") != "all" and len(rows) > TIMELINE_SHOWN:
+        hidden = len(rows) - TIMELINE_SHOWN
+        rows = rows[:head] + rows[-(TIMELINE_SHOWN - head) :]
     recording = (
         recordings.load(redis, found["recording_id"])
         if found and found.get("recording_id")
@@ -85,7 +91,10 @@ def session(sid: str) -> ResponseReturnValue:
         sid=sid,
         session=found,
         recording=recording,
-        rows=views.timeline_rows(events, found),
+        rows=rows,
+        hidden=hidden,
+        head=head,
+        total=len(events),
         lanes=views.lanes(found, events, now) if found else None,
         story=views.exit_story(found) if found else [],
         badges=views.badges(found) if found else [],

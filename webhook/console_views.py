@@ -96,30 +96,30 @@ def exit_story(session: dict[str, Any]) -> list[str]:
     return story
 
 
-def timeline_rows(
-    events: list[dict[str, Any]], session: dict[str, Any] | None
-) -> list[dict[str, Any]]:
+def timeline_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Distinct events in sequence order, each marked ``out_of_order`` when a later event
     (higher sequence) had arrived before it, and ``late`` when it comes before
     ``session_exit`` in sequence yet arrived after it (it changes nothing any more)."""
-    exits = [e for e in events if e["eventType"] == 11 and e.get("received_ms")]
-    exit_event = min(exits, key=lambda e: e["received_ms"], default=None)
+    received = [e.get("received_ms") or 0 for e in events]
+    # The earliest arrival among the events after each one, in one pass from the end.
+    earliest_after = [0] * len(events)
+    earliest = None
+    for index in range(len(events) - 1, -1, -1):
+        earliest_after[index] = earliest if earliest is not None else received[index]
+        earliest = received[index] if earliest is None else min(earliest, received[index])
+    exit_at = next((i for i, e in enumerate(events) if e["eventType"] == 11 and received[i]), None)
     rows = []
     for index, event in enumerate(events):
-        received = event.get("received_ms") or 0
-        later_first = any(
-            (other.get("received_ms") or 0) < received for other in events[index + 1 :]
-        )
         details = _details(event)
         rows.append(
             {
                 **event,
-                "out_of_order": later_first,
-                "late": exit_event is not None
-                and index < events.index(exit_event)
-                and received > exit_event["received_ms"],
-                "lag_ms": (event["applied_ms"] - received)
-                if event.get("applied_ms") and received
+                "out_of_order": earliest_after[index] < received[index],
+                "late": exit_at is not None
+                and index < exit_at
+                and received[index] > received[exit_at],
+                "lag_ms": (event["applied_ms"] - received[index])
+                if event.get("applied_ms") and received[index]
                 else None,
                 "summary": summarise(event["eventType"], details),
                 "bad": event["eventType"] == 1
