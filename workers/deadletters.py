@@ -118,6 +118,7 @@ def _store(
         pipe.set(keys.dead_letter(letter_id), orjson.dumps(letter), ex=retention_s)
         pipe.zadd(keys.DEAD_LETTERS, {letter_id: failed_ms})
         pipe.zremrangebyscore(keys.DEAD_LETTERS, 0, failed_ms - retention_s * 1000)
+        pipe.expire(keys.DEAD_LETTERS, retention_s)  # outlives none of its letters
         pipe.execute()
     DEAD_LETTERS.labels(func).inc()
     return letter

@@ -23,7 +23,10 @@ from workers.drainers import add_drainer, redis_now_ms
 from workers.lua import LuaScript
 from workers.queues import JobPolicy
 
+# Events no stream takes (other products) are kept newest first, for inspection only, up to
+# this many and this many bytes of entries: a flood of large bodies cannot fill Redis.
 UNROUTED_KEEP = 10_000
+UNROUTED_KEEP_BYTES = 16 * 1024 * 1024
 Outcome = Literal["accepted", "duplicate"]
 
 # The fast path, one round trip, taken unless a drain job must be added: marker, event and,
@@ -48,6 +51,22 @@ end
 return 1
 """
 FAST_PATH = LuaScript(_FAST_PATH)
+
+# KEYS: marker, unrouted list, its byte count. ARGV: entry, marker TTL, most entries, most
+# bytes. Returns 0 duplicate, 1 accepted. The oldest entries go first once over a cap.
+_UNROUTED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], 1, 'EX', ARGV[2])
+redis.call('LPUSH', KEYS[2], ARGV[1])
+local bytes = redis.call('INCRBY', KEYS[3], string.len(ARGV[1]))
+local count = redis.call('LLEN', KEYS[2])
+while count > 1 and (count > tonumber(ARGV[3]) or bytes > tonumber(ARGV[4])) do
+  bytes = redis.call('DECRBY', KEYS[3], string.len(redis.call('RPOP', KEYS[2])))
+  count = count - 1
+end
+return 1
+"""
+UNROUTED = LuaScript(_UNROUTED)
 
 
 @dataclass(frozen=True)
@@ -124,18 +143,10 @@ def submit(
 
 
 def _store_unrouted(connection: Redis, marker: str, entry: bytes, dedupe_ttl_s: int) -> Outcome:
-    """Events no stream takes (other products): kept in a capped list, no job."""
-    with connection.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(marker)  # type: ignore[no-untyped-call]
-                if pipe.exists(marker):
-                    return "duplicate"
-                pipe.multi()
-                pipe.set(marker, 1, ex=dedupe_ttl_s)
-                pipe.lpush(keys.UNROUTED, entry)
-                pipe.ltrim(keys.UNROUTED, 0, UNROUTED_KEEP - 1)
-                pipe.execute()
-                return "accepted"
-            except WatchError:
-                continue
+    """Events no stream takes (other products): kept in a list capped by count and bytes."""
+    stored = UNROUTED.run(
+        connection,
+        [marker, keys.UNROUTED, keys.unrouted_bytes()],
+        [entry, dedupe_ttl_s, UNROUTED_KEEP, UNROUTED_KEEP_BYTES],
+    )
+    return "accepted" if int(stored) == 1 else "duplicate"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 PREFIX = "rb:"
@@ -126,3 +128,80 @@ def dead_letter(letter_id: str) -> str:
 
 
 READY_PROBE = f"{PREFIX}readyz"
+
+
+def recordings_expiry() -> str:
+    return f"{PREFIX}idx:recordings:expiry"
+
+
+def unrouted_bytes() -> str:
+    return f"{PREFIX}unrouted:bytes"
+
+
+def index_member(record_id: str, cname: str) -> str:
+    """An expiry-index member: the record and the cname index it is also listed in."""
+    return f"{record_id}\n{cname}"
+
+
+def split_index_member(member: str) -> tuple[str, str | None]:
+    record_id, _, cname = member.partition("\n")
+    return record_id, (cname if _ else None)
+
+
+# ---- the memory budget -------------------------------------------------------------
+# Every key recbridge (and RQ, for it) leaves in Redis belongs to one family below, with
+# the module that owns it and how it is bounded: EXPIRES (it always carries a TTL) or a
+# sentence saying why it cannot grow without bound. tests/test_memory_budget.py checks a
+# whole lifecycle plus junk input against this table.
+
+EXPIRES = "expires"
+
+
+@dataclass(frozen=True)
+class Family:
+    pattern: str  # a glob, as SCAN MATCH reads it; the first matching family wins
+    owner: str
+    bound: str
+
+
+BUDGET: tuple[Family, ...] = (
+    Family(f"{PREFIX}notice:*", "workers.inbox", EXPIRES),  # NCS_DEDUPE_TTL_S
+    Family(inbox("*"), "workers.inbox", "emptied by its drain; gone when empty"),
+    Family(pending("*"), "workers.inbox", "one per stream with events waiting or parked"),
+    Family(drain_version("*"), "workers.sessions", EXPIRES),
+    Family(unrouted_bytes(), "workers.inbox", "one counter"),
+    Family(UNROUTED, "workers.inbox", "capped by count and by bytes (UNROUTED_KEEP/_BYTES)"),
+    Family(READY, "workers.drainers", "each waiting stream at most once (its pending flag)"),
+    Family(DRAINERS, "workers.drainers", "a lease per live drain job; dead ones removed"),
+    Family(draining("*"), "workers.drain", "the streams one drain job holds; emptied after"),
+    Family(session_link("*"), "workers.sessions", EXPIRES),
+    Family(session("*"), "workers.sessions", EXPIRES),  # retention after the last change
+    Family(timeline("*"), "workers.sessions", EXPIRES),
+    Family(SESSIONS_EXPIRY, "workers.session_queries", "a member per session, swept"),
+    Family(sessions_by_cname("*"), "workers.sessions", EXPIRES),
+    Family(sessions_by_state("*"), "workers.sessions", "six keys; members swept"),
+    Family(SESSIONS_ALL, "workers.sessions", "a member per session, swept"),
+    Family(channel("*"), "workers.channels", EXPIRES),
+    Family(rate_limit("*"), "workers.ratelimit", EXPIRES),
+    Family(active_recording("*"), "workers.recordings", EXPIRES),
+    Family(recording("*"), "workers.recordings", EXPIRES),
+    Family(recording_lock("*"), "workers.control", EXPIRES),
+    Family(recordings_expiry(), "workers.session_queries", "a member per recording, swept"),
+    Family(recordings_by_cname("*"), "workers.recordings", EXPIRES),
+    Family(recordings_by_state("*"), "workers.recordings", "six keys; members swept"),
+    Family(RECORDINGS_ALL, "workers.recordings", "a member per recording, swept"),
+    Family(dead_letter("*"), "workers.deadletters", EXPIRES),
+    Family(DEAD_LETTERS, "workers.deadletters", EXPIRES),
+    Family(READY_PROBE, "webhook.health", EXPIRES),
+    # RQ's own keys, for the jobs recbridge queues (result_ttl=0, failure_ttl set).
+    Family("rq:job:*", "rq", "a queued or running job; deleted or given a TTL when done"),
+    Family("rq:queue:*", "rq", "jobs waiting; workers take them"),
+    Family("rq:queues", "rq", "the queue names"),
+    Family("rq:worker:*", "rq", EXPIRES),
+    Family("rq:workers*", "rq", "live workers, cleaned by RQ's maintenance"),
+    Family("rq:*", "rq", "RQ's registries: entries carry their expiry, cleaned by RQ"),
+)
+
+
+def family_of(name: str) -> Family | None:
+    return next((f for f in BUDGET if fnmatch.fnmatchcase(name, f.pattern)), None)

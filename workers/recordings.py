@@ -28,6 +28,9 @@ REQUESTED, STARTING, ACTIVE, STOPPING, STOPPED, FAILED = (
 )
 RECORDING_STATES = (REQUESTED, STARTING, ACTIVE, STOPPING, STOPPED, FAILED)
 FINAL = frozenset({STOPPED, FAILED})
+# A recording is kept this long after its last change. Recording control rewrites a live
+# one at every poll, so only finished (or abandoned) recordings ever reach it.
+RETENTION_S = 30 * 24 * 3600
 UINT32_MAX = 2**32 - 1
 
 
@@ -180,12 +183,18 @@ def update(
 
 def _write(pipe: Any, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
     rid, score = after["id"], after["created_ms"]
-    pipe.set(keys.recording(rid), orjson.dumps(after))
+    by_cname = keys.recordings_by_cname(after["cname"])
+    pipe.set(keys.recording(rid), orjson.dumps(after), ex=RETENTION_S)
+    if after["state"] not in FINAL:
+        pipe.expire(keys.active_recording(after["cname"]), RETENTION_S)
     pipe.zadd(keys.RECORDINGS_ALL, {rid: score})
-    pipe.zadd(keys.recordings_by_cname(after["cname"]), {rid: score})
+    pipe.zadd(by_cname, {rid: score})
+    pipe.expire(by_cname, RETENTION_S)
     if before is not None and before["state"] != after["state"]:
         pipe.zrem(keys.recordings_by_state(before["state"]), rid)
     pipe.zadd(keys.recordings_by_state(after["state"]), {rid: score})
+    expires_s = int(time.time()) + RETENTION_S
+    pipe.zadd(keys.recordings_expiry(), {keys.index_member(rid, after["cname"]): expires_s})
 
 
 def active_for_channel(connection: Redis, cname: str) -> dict[str, Any] | None:

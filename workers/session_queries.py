@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
 from rq import get_current_job
 
-from workers import keys, sessions, transitions
+from workers import keys, recordings, sessions, transitions
 from workers.indexes import newest_first
 
 
@@ -56,24 +58,59 @@ def session_events(connection: Redis, sid: str) -> list[dict[str, Any]]:
 
 
 def sweep_expired_job() -> int:
-    """Periodic (the `clock` process): forget expired sessions in every index."""
+    """Periodic (the `clock` process): forget expired sessions and recordings in every index."""
     job = get_current_job()
     assert job is not None, "sweep_expired_job runs as an RQ job"
     return sweep_expired(job.connection)
 
 
 def sweep_expired(connection: Redis, now_s: float | None = None) -> int:
-    """Drop sessions past their retention from every index. Returns how many were dropped."""
+    """Drop sessions and recordings past their retention from every index. Returns how many
+    were dropped."""
     now_s = time.time() if now_s is None else now_s
-    expired = keys.members(connection.zrangebyscore(keys.SESSIONS_EXPIRY, 0, now_s))
-    for sid in expired:
-        session = sessions.load(connection, sid)
-        if session is not None:
-            continue  # still readable (written again after it ended): keep indexed
+    session_indexes = _Indexes(
+        keys.SESSIONS_EXPIRY,
+        keys.session,
+        keys.SESSIONS_ALL,
+        keys.sessions_by_state,
+        keys.sessions_by_cname,
+        transitions.STATES,
+    )
+    recording_indexes = _Indexes(
+        keys.recordings_expiry(),
+        keys.recording,
+        keys.RECORDINGS_ALL,
+        keys.recordings_by_state,
+        keys.recordings_by_cname,
+        recordings.RECORDING_STATES,
+    )
+    return _sweep(connection, session_indexes, now_s) + _sweep(connection, recording_indexes, now_s)
+
+
+@dataclass(frozen=True)
+class _Indexes:
+    expiry: str
+    record: Callable[[str], str]
+    everything: str
+    by_state: Callable[[str], str]
+    by_cname: Callable[[str], str]
+    states: tuple[str, ...]
+
+
+def _sweep(connection: Redis, indexes: _Indexes, now_s: float) -> int:
+    members = keys.members(connection.zrangebyscore(indexes.expiry, 0, now_s))
+    dropped = 0
+    for member in members:
+        record_id, cname = keys.split_index_member(member)
+        if connection.exists(indexes.record(record_id)):
+            continue  # still readable (its TTL was renewed): keep it indexed until it goes
         with connection.pipeline(transaction=False) as pipe:
-            pipe.zrem(keys.SESSIONS_ALL, sid)
-            for state in transitions.STATES:
-                pipe.zrem(keys.sessions_by_state(state), sid)
-            pipe.zrem(keys.SESSIONS_EXPIRY, sid)
+            pipe.zrem(indexes.everything, record_id)
+            for state in indexes.states:
+                pipe.zrem(indexes.by_state(state), record_id)
+            if cname is not None:
+                pipe.zrem(indexes.by_cname(cname), record_id)
+            pipe.zrem(indexes.expiry, member)
             pipe.execute()
-    return len(expired)
+        dropped += 1
+    return dropped

@@ -118,8 +118,7 @@ def _patch(
                 if extra_writes is not None:
                     extra_writes(pipe)
                 if after is not None and after != before:
-                    final = after["state"] in transitions.FINAL_STATES
-                    pipe.set(session_key, orjson.dumps(after), ex=retention_s if final else None)
+                    pipe.set(session_key, orjson.dumps(after), ex=retention_s)
                     _write_indexes(pipe, before, after, retention_s)
                 pipe.incr(version_key)
                 pipe.expire(version_key, retention_s)
@@ -175,13 +174,17 @@ def _write_indexes(
 ) -> None:
     sid = after["sid"]
     score = after["started_ms"] or after["updated_ms"]
+    by_cname = keys.sessions_by_cname(after["cname"])
     pipe.zadd(keys.SESSIONS_ALL, {sid: score})
-    pipe.zadd(keys.sessions_by_cname(after["cname"]), {sid: score})
+    pipe.zadd(by_cname, {sid: score})
+    pipe.expire(by_cname, retention_s)  # outlives none of its sessions
     if before is not None and before["state"] != after["state"]:
         pipe.zrem(keys.sessions_by_state(before["state"]), sid)
     pipe.zadd(keys.sessions_by_state(after["state"]), {sid: score})
-    if after["state"] in transitions.FINAL_STATES:
-        pipe.zadd(keys.SESSIONS_EXPIRY, {sid: int(time.time()) + retention_s})
+    # When the session's key expires (every write restarts its retention), the hourly sweep
+    # takes it out of every index.
+    member = keys.index_member(sid, after["cname"])
+    pipe.zadd(keys.SESSIONS_EXPIRY, {member: int(time.time()) + retention_s})
 
 
 def _observe(entries: list[dict[str, Any]], fresh: int) -> None:
@@ -244,11 +247,13 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                             for i, e in fresh.items()
                         },
                     )
+                    # Also for a sid seen only in unknown event types (no session at all).
+                    pipe.expire(timeline_key, retention_s)
                 if after is not None and after != before:
-                    final = after["state"] in transitions.FINAL_STATES
-                    pipe.set(session_key, orjson.dumps(after), ex=retention_s if final else None)
-                    if final:
-                        pipe.expire(timeline_key, retention_s)
+                    # Live sessions expire too: retention counts from the last change, so a
+                    # session that never reaches a final state does not stay forever.
+                    pipe.set(session_key, orjson.dumps(after), ex=retention_s)
+                    pipe.expire(timeline_key, retention_s)
                     _write_indexes(pipe, before, after, retention_s)
                 pipe.incr(version_key)
                 pipe.expire(version_key, retention_s)
