@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import endtoend, ingest, memory, processing
+from bench import endtoend, ingest, memory, processing, proxy
 from tests.support.redis_server import RedisServer
 
 
@@ -29,7 +29,7 @@ def _verdict(name: str, ok: bool, detail: str) -> str:
     return f"- [{'x' if ok else ' '}] {name}: {detail}"
 
 
-PARTS = ("ingest", "processing", "endtoend", "memory")
+PARTS = ("ingest", "processing", "endtoend", "memory", "proxy")
 
 
 def main() -> int:
@@ -161,7 +161,42 @@ def _memory(redis_url: str, workdir: Path, args: argparse.Namespace) -> list[str
     return []
 
 
-MEASURE = {"ingest": _ingest, "processing": _processing, "endtoend": _endtoend, "memory": _memory}
+def _proxy(redis_url: str, workdir: Path, args: argparse.Namespace) -> list[str]:
+    rows = proxy.run(redis_url, workdir, args.seconds, rounds=2)
+    _table(
+        "gunicorn setups behind nginx (deploy/nginx); slow_* with 200 clients sending headers "
+        "byte by byte to nginx; direct_10_slow: callbacks with 10 such clients on gunicorn",
+        rows,
+        [
+            "setup",
+            "max_rps",
+            "rounds",
+            "p99_ms",
+            "direct_rps",
+            "slow_p50_ms",
+            "slow_max_ms",
+            "direct_10_slow",
+            "web_rss_mb",
+        ],
+    )
+    chosen = rows[0]
+    slow_max = float(chosen["slow_max_ms"])  # type: ignore[arg-type]
+    return [
+        _verdict(
+            "behind nginx, 200 slow clients leave callbacks answered within 100 ms",
+            slow_max <= 100,
+            f"max {slow_max:.0f} ms ({chosen['setup']})",
+        )
+    ]
+
+
+MEASURE = {
+    "ingest": _ingest,
+    "processing": _processing,
+    "endtoend": _endtoend,
+    "memory": _memory,
+    "proxy": _proxy,
+}
 
 
 if __name__ == "__main__":

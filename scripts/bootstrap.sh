@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Create .venv with the pinned dependencies, and make sure redis-server (and, for the
-# console's browser tests, Debian's chromium) are installed.
+# Create .venv with the pinned dependencies, and make sure redis-server, nginx (for the
+# reverse-proxy test) and, for the console's browser tests, Debian's chromium are installed.
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "bootstrap: installing redis-server (Debian package)"
+# redis-server for `make run` and the tests; nginx for the reverse-proxy test
+# (tests/test_proxy.py runs deploy/nginx/ in front of gunicorn). Debian packages.
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+if [ -n "$missing" ]; then
+  echo "bootstrap: installing$missing (Debian packages)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
 if ! command -v chromium >/dev/null 2>&1; then

@@ -51,6 +51,10 @@ def start_module(module: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]
     return _spawn([sys.executable, "-m", module], env)
 
 
+def start_argv(argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    return _spawn(argv, env)
+
+
 def output(process: subprocess.Popen[bytes]) -> tuple[str, str]:
     texts = []
     for handle in process.output_files:  # type: ignore[attr-defined]
