@@ -149,16 +149,25 @@ def _endtoend(redis_url: str, workdir: Path, args: argparse.Namespace) -> list[s
 def _memory(redis_url: str, workdir: Path, args: argparse.Namespace) -> list[str]:
     mem = memory.run(redis_url)
     _table(
-        "Redis memory",
+        "Redis memory, bytes (a callback until drained: queued event + marker; sessions of "
+        "16 events: their keys and index entries; live after 8 events)",
         [mem],
         [
-            "bytes_per_session",
-            "events_per_session",
-            "bytes_per_queued_event",
-            "bytes_per_dedupe_marker",
+            "per_acknowledged_callback",
+            "per_marker",
+            "per_live_session",
+            "per_finished_session",
+            "per_finished_session_compacted",
         ],
     )
-    return []
+    compacted = mem["per_finished_session_compacted"]
+    return [
+        _verdict(
+            "finished 16-event session <= 2 KB once compacted",
+            compacted <= 2048,
+            f"{compacted:,.0f} bytes",
+        )
+    ]
 
 
 def _proxy(redis_url: str, workdir: Path, args: argparse.Namespace) -> list[str]:

@@ -7,7 +7,7 @@ import redis as redis_lib
 
 from tests.support.lifecycle import lifecycle
 from tests.support.ncs import channel_event, recording_event
-from workers import inbox, keys, recordings, session_queries, sessions
+from workers import compaction, inbox, keys, recordings, session_queries, sessions
 from workers.inbox import Submission, submit
 from workers.queues import JobPolicy, events_queue
 
@@ -100,3 +100,46 @@ def test_every_key_name_belongs_to_one_family() -> None:
         assert family is not None and family.owner, name
     assert keys.family_of(keys.session_link("s")).bound == keys.EXPIRES  # type: ignore[union-attr]
     assert keys.family_of("someone-else:key") is None
+
+
+def finished_session(redis: redis_lib.Redis, sid: str) -> list[dict]:  # type: ignore[type-arg]
+    events = lifecycle(sid, cname="hall")
+    for event in events:
+        feed(redis, event, "s:" + sid)
+    sessions.drain_session(redis, sid, retention_s=RETENTION_S)
+    return events
+
+
+def test_finished_sessions_are_compacted_to_what_the_api_shows(redis: redis_lib.Redis) -> None:
+    sid = "38f8e3cfdc474cd56fc1ceba380d7e1a"  # as long as Agora's
+    events = finished_session(redis, sid)
+    assert len(events) == 16
+    shown = session_queries.session_events(redis, sid)
+    session = sessions.load(redis, sid)
+    assert compaction.compact_due(redis) == 0  # not yet: it may still change
+    assert compaction.compact_due(redis, now_s=10**12) == 1
+    assert session_queries.session_events(redis, sid) == [{**e, "payload": None} for e in shown]
+    assert sessions.load(redis, sid) == session
+    listed = session_queries.list_sessions(redis, state="exited", cname="hall", limit=5)
+    assert listed == [session]
+    assert redis.exists(keys.timeline(sid)) == 0  # one key holds it all
+    assert int(redis.memory_usage(keys.session(sid)) or 0) <= 2048
+    assert 0 < redis.pttl(keys.session(sid)) <= RETENTION_S * 1000
+    assert redis.zcard(keys.sessions_compact()) == 0
+
+
+def test_events_after_compaction_are_still_recognised(redis: redis_lib.Redis) -> None:
+    events = finished_session(redis, "AFTER")
+    compaction.compact_due(redis, now_s=10**12)
+    session = sessions.load(redis, "AFTER")
+    copy = {**events[5], "noticeId": "redundant-copy"}  # Agora's redundant copy: same identity
+    feed(redis, copy, "s:AFTER")
+    sessions.drain_session(redis, "AFTER", retention_s=RETENTION_S)
+    assert sessions.load(redis, "AFTER") == session
+    late = recording_event(1, sid="AFTER", cname="hall", sequence=3)  # a gap filled late
+    del session  # the late error is applied on top of the compacted session
+    feed(redis, late, "s:AFTER")
+    sessions.drain_session(redis, "AFTER", retention_s=RETENTION_S)
+    errors = sessions.load(redis, "AFTER")["errors"]  # type: ignore[index]
+    assert [e["code"] for e in errors] == [47]
+    assert len(session_queries.session_events(redis, "AFTER")) == 17

@@ -20,6 +20,7 @@ def newest_first(
     *,
     state: str | None,
     limit: int,
+    decode: Callable[[Any], dict[str, Any]] = orjson.loads,
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` records of ``index``, newest first, in ``state`` when given. Members
     whose record has expired are dropped from the index as they are met."""
@@ -33,7 +34,7 @@ def newest_first(
             if raw is None:
                 connection.zrem(index, member)
                 continue
-            record: dict[str, Any] = orjson.loads(raw)
+            record = decode(raw)
             if state is None or record["state"] == state:
                 found.append(record)
                 if len(found) == limit:

@@ -130,6 +130,11 @@ def dead_letter(letter_id: str) -> str:
 READY_PROBE = f"{PREFIX}readyz"
 
 
+def sessions_compact() -> str:
+    """Final sessions by when their timeline is due to be compacted."""
+    return f"{PREFIX}idx:sessions:compact"
+
+
 def recordings_expiry() -> str:
     return f"{PREFIX}idx:recordings:expiry"
 
@@ -178,6 +183,7 @@ BUDGET: tuple[Family, ...] = (
     Family(session("*"), "workers.sessions", EXPIRES),  # retention after the last change
     Family(timeline("*"), "workers.sessions", EXPIRES),
     Family(SESSIONS_EXPIRY, "workers.session_queries", "a member per session, swept"),
+    Family(sessions_compact(), "workers.compaction", "a member per final session until compacted"),
     Family(sessions_by_cname("*"), "workers.sessions", EXPIRES),
     Family(sessions_by_state("*"), "workers.sessions", "six keys; members swept"),
     Family(SESSIONS_ALL, "workers.sessions", "a member per session, swept"),

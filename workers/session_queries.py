@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis import Redis
 from rq import get_current_job
 
-from workers import keys, recordings, sessions, transitions
+from workers import compaction, keys, recordings, sessions, transitions
 from workers.indexes import newest_first
 
 
@@ -24,7 +25,9 @@ def list_sessions(
         index = keys.sessions_by_state(state)
     else:
         index = keys.SESSIONS_ALL
-    return newest_first(connection, index, keys.session, state=state, limit=limit)
+    return newest_first(
+        connection, index, keys.session, state=state, limit=limit, decode=compaction.session_of
+    )
 
 
 def get_session(connection: Redis, sid: str) -> dict[str, Any] | None:
@@ -37,7 +40,11 @@ def get_session(connection: Redis, sid: str) -> dict[str, Any] | None:
 def session_events(connection: Redis, sid: str) -> list[dict[str, Any]]:
     """Each distinct event once, in sequence order, as the API shows it."""
     shown = []
-    for entry in sessions.timeline(connection, sid):
+    for identity, raw in sessions.timeline(connection, sid):
+        if compaction.is_compact(raw):
+            shown.append(compaction.shown_from_row(identity, raw))
+            continue
+        entry = orjson.loads(raw)
         event = entry["event"]
         payload = event.get("payload") or {}
         details = payload.get("details") if isinstance(payload, dict) else None
@@ -58,9 +65,11 @@ def session_events(connection: Redis, sid: str) -> list[dict[str, Any]]:
 
 
 def sweep_expired_job() -> int:
-    """Periodic (the `clock` process): forget expired sessions and recordings in every index."""
+    """Periodic (the `clock` process): compact finished sessions, and forget expired
+    sessions and recordings in every index."""
     job = get_current_job()
     assert job is not None, "sweep_expired_job runs as an RQ job"
+    compaction.compact_due(job.connection)
     return sweep_expired(job.connection)
 
 

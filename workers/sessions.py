@@ -16,7 +16,7 @@ from redis import Redis, WatchError
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
-from workers import keys, transitions
+from workers import compaction, keys, transitions
 from workers.inbox import decode_entry
 from workers.lua import LuaScript
 from workers.metrics import APPLY_LATENCY, EVENTS_APPLIED
@@ -56,17 +56,27 @@ def execute_clearing_pending(pipe: Pipeline, connection: Redis, inbox: str, pend
 
 def load(connection: Redis | Pipeline, sid: str) -> dict[str, Any] | None:
     raw = connection.get(keys.session(sid))
-    return orjson.loads(raw) if raw else None
+    return compaction.session_of(raw) if raw else None
 
 
-def timeline(connection: Redis, sid: str) -> list[dict[str, Any]]:
-    """The session's distinct events, in sequence order."""
-    entries = connection.hgetall(keys.timeline(sid))
-    return [orjson.loads(entries[k]) for k in sorted(entries)]
+def timeline(connection: Redis, sid: str) -> list[tuple[str, bytes]]:
+    """The session's distinct events, in sequence order: (identity, stored entry), the
+    entry a full one or a compact row (``workers.compaction``)."""
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.get(keys.session(sid))
+        pipe.hgetall(keys.timeline(sid))
+        raw_session, entries = pipe.execute()
+    merged = compaction.unpack(raw_session)[1] if raw_session else {}
+    merged.update((keys.text(k), v) for k, v in entries.items())
+    return sorted(merged.items())
 
 
 def _next_session(
-    pipe: Pipeline, sid: str, session: dict[str, Any] | None, fresh: list[dict[str, Any]]
+    pipe: Pipeline,
+    sid: str,
+    session: dict[str, Any] | None,
+    fresh: list[dict[str, Any]],
+    packed: bool = False,
 ) -> dict[str, Any] | None:
     events = [entry["event"] for entry in fresh]
     known = [e for e in events if transitions.is_known(e)]
@@ -76,6 +86,10 @@ def _next_session(
         return transitions.fold(known, session)
     # A late event: replay every distinct event in order, keeping what control linked.
     stored = pipe.hgetall(keys.timeline(sid))
+    if packed or any(compaction.is_compact(raw) for raw in stored.values()):
+        # The bodies are gone (workers.compaction): apply it on top, the best left to do.
+        log.warning("session.late_after_compaction", extra={"sid": sid, "events": len(known)})
+        return transitions.fold(known, session)
     history = [orjson.loads(raw)["event"] for raw in stored.values()]
     refolded = transitions.fold([e for e in history + known if transitions.is_known(e)])
     if refolded is None:
@@ -86,6 +100,13 @@ def _next_session(
     if observed:
         refolded = transitions.observe_status(refolded, observed["status"], [], observed["at_ms"])
     return refolded
+
+
+def _unpack_rows(pipe: Pipeline, sid: str, packed: dict[str, bytes], retention_s: int) -> None:
+    """A compacted session written again as plain JSON: its rows go back to the timeline."""
+    if packed:
+        pipe.hset(keys.timeline(sid), mapping=packed)  # type: ignore[arg-type]
+        pipe.expire(keys.timeline(sid), retention_s)
 
 
 def _apply_link(session: dict[str, Any] | None, raw: bytes | None) -> None:
@@ -112,12 +133,14 @@ def _patch(
         while True:
             try:
                 pipe.watch(session_key, version_key)  # type: ignore[no-untyped-call]
-                before = load(pipe, sid)
+                raw = pipe.get(session_key)
+                before, packed = compaction.unpack(raw) if raw else (None, {})
                 after = change(before)
                 pipe.multi()
                 if extra_writes is not None:
                     extra_writes(pipe)
                 if after is not None and after != before:
+                    _unpack_rows(pipe, sid, packed, retention_s)
                     pipe.set(session_key, orjson.dumps(after), ex=retention_s)
                     _write_indexes(pipe, before, after, retention_s)
                 pipe.incr(version_key)
@@ -185,6 +208,7 @@ def _write_indexes(
     # takes it out of every index.
     member = keys.index_member(sid, after["cname"])
     pipe.zadd(keys.SESSIONS_EXPIRY, {member: int(time.time()) + retention_s})
+    compaction.schedule(pipe, sid, after["state"])
 
 
 def _observe(entries: list[dict[str, Any]], fresh: int) -> None:
@@ -220,7 +244,7 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                 raw_session, raw_entries, raw_link = READ_BATCH.run(
                     pipe, [session_key, inbox, link_key], [BATCH]
                 )
-                before = orjson.loads(raw_session) if raw_session else None
+                before, packed = compaction.unpack(raw_session) if raw_session else (None, {})
                 if first_read:
                     state_before, first_read = (before["state"] if before else None), False
                 entries = [decode_entry(raw) for raw in raw_entries]
@@ -232,9 +256,9 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                 fresh = {
                     i: by_identity[i]
                     for i, seen in zip(identities, already, strict=True)
-                    if seen is None
+                    if seen is None and i not in packed
                 }
-                after = _next_session(pipe, sid, before, list(fresh.values()))
+                after = _next_session(pipe, sid, before, list(fresh.values()), bool(packed))
                 if before is None:
                     _apply_link(after, raw_link)
                 pipe.multi()
@@ -250,6 +274,7 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                     # Also for a sid seen only in unknown event types (no session at all).
                     pipe.expire(timeline_key, retention_s)
                 if after is not None and after != before:
+                    _unpack_rows(pipe, sid, packed, retention_s)
                     # Live sessions expire too: retention counts from the last change, so a
                     # session that never reaches a final state does not stay forever.
                     pipe.set(session_key, orjson.dumps(after), ex=retention_s)
