@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from redis import Redis
 from rq import get_current_job
 
@@ -40,11 +39,10 @@ def get_session(connection: Redis, sid: str) -> dict[str, Any] | None:
 def session_events(connection: Redis, sid: str) -> list[dict[str, Any]]:
     """Each distinct event once, in sequence order, as the API shows it."""
     shown = []
-    for identity, raw in sessions.timeline(connection, sid):
-        if compaction.is_compact(raw):
-            shown.append(compaction.shown_from_row(identity, raw))
+    for entry in sessions.timeline(connection, sid):
+        if "shown" in entry:  # compacted
+            shown.append(entry["shown"])
             continue
-        entry = orjson.loads(raw)
         event = entry["event"]
         payload = event.get("payload") or {}
         details = payload.get("details") if isinstance(payload, dict) else None

@@ -59,16 +59,30 @@ def load(connection: Redis | Pipeline, sid: str) -> dict[str, Any] | None:
     return compaction.session_of(raw) if raw else None
 
 
-def timeline(connection: Redis, sid: str) -> list[tuple[str, bytes]]:
-    """The session's distinct events, in sequence order: (identity, stored entry), the
-    entry a full one or a compact row (``workers.compaction``)."""
+def timeline(connection: Redis, sid: str) -> list[dict[str, Any]]:
+    """The session's distinct events, in sequence order: each the stored entry
+    (``received_ms``, ``applied_ms``, ``event``), or, once compacted (``workers.compaction``),
+    ``received_ms``, ``applied_ms`` and ``shown``, the event as the API lists it."""
     with connection.pipeline(transaction=False) as pipe:
         pipe.get(keys.session(sid))
         pipe.hgetall(keys.timeline(sid))
         raw_session, entries = pipe.execute()
     merged = compaction.unpack(raw_session)[1] if raw_session else {}
     merged.update((keys.text(k), v) for k, v in entries.items())
-    return sorted(merged.items())
+    found = []
+    for identity, raw in sorted(merged.items()):
+        if compaction.is_compact(raw):
+            shown = compaction.shown_from_row(identity, raw)
+            found.append(
+                {
+                    "received_ms": shown["received_ms"],
+                    "applied_ms": shown["applied_ms"],
+                    "shown": shown,
+                }
+            )
+        else:
+            found.append(orjson.loads(raw))
+    return found
 
 
 def _next_session(
