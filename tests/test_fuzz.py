@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import OPS_TOKEN
 from tests.support.ncs import VALID_DETAILS, encode, recording_event, signed_headers
+from webhook.events import MAX_DEPTH
 from webhook.signature import V1_HEADER, V2_HEADER
 
 pytestmark = pytest.mark.reliability
@@ -179,3 +180,34 @@ def test_api_never_fails_on_any_input(
     )
     assert answer.status_code < 500 or answer.status_code == 503, answer.get_data()
     assert answer.is_json
+
+
+def _nested_event(levels: int, *, known: bool) -> bytes:
+    """A signed event ``levels`` deep: envelope, payload, details, then a chain of arrays.
+
+    Built as bytes: orjson cannot write more than 255 levels.
+    """
+    event = recording_event(40)
+    if not known:
+        event["productId"] = 9
+    chain = b"[" * (levels - 3) + b"]" * (levels - 3)
+    return encode(event).replace(b'"details":{', b'"details":{"deep":' + chain + b",", 1)
+
+
+@pytest.mark.parametrize("known", [True, False])
+@pytest.mark.parametrize("levels", [63, 64, 65, 66, 254, 255, 256, 257, 1023, 1024, 1025, 1026])
+def test_depth_around_every_limit(
+    client: FlaskClient, redis: redis_lib.Redis, levels: int, known: bool
+) -> None:
+    """One limit (64), checked before anything is stored; orjson's 255 and 1024 never show."""
+    body = _nested_event(levels, known=known)
+    before = state_snapshot(redis)
+    answer = client.post("/agora/ncs", data=body, headers=signed_headers(body))
+    if levels <= MAX_DEPTH:
+        assert answer.json == {"status": "accepted"}
+    else:
+        assert answer.status_code == 400, answer.get_data()
+        assert answer.json["fields"] == {
+            "_body": [f"Body is nested deeper than {MAX_DEPTH} levels."]
+        }
+        assert state_snapshot(redis) == before

@@ -54,11 +54,11 @@ def test_a_redis_that_forgot_the_ingest_script_still_takes_callbacks(
 def test_job_ids_are_safe_and_args_carry_no_secret(
     client: FlaskClient, redis: redis_lib.Redis
 ) -> None:
-    post(client, encode(recording_event(40, sid="a:b/c d")))
+    post(client, encode(recording_event(40, sid="a:b.c_d-9")))
     (job,) = Queue(EVENTS_QUEUE, connection=redis).get_jobs()
     assert job.id.replace("-", "").isalnum()
     assert job.func_name == "workers.drain.drain_ready" and job.args == ()
-    assert redis.lrange(keys.READY, 0, -1) == [b"s:a:b/c d"]
+    assert redis.lrange(keys.READY, 0, -1) == [b"s:a:b.c_d-9"]
     assert job.failure_ttl is not None and job.failure_ttl <= 30 * 24 * 3600
     assert job.timeout is not None
     for key in redis.keys("*"):

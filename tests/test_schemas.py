@@ -10,8 +10,8 @@ from tests.support.ncs import (
     encode,
     recording_event,
 )
-from webhook.events import InvalidEvent, parse_event
-from webhook.schemas import RECORDING_DETAILS
+from webhook.events import MAX_DEPTH, InvalidEvent, depth, parse_event
+from webhook.schemas import MAX_CNAME, MAX_NOTICE_ID, MAX_SID, RECORDING_DETAILS
 
 
 def test_every_documented_recording_event_has_a_schema_and_examples() -> None:
@@ -183,3 +183,72 @@ def test_file_list_errors_name_the_item_and_field() -> None:
         1: {"fileName": ["Not a valid string."], "isPlayable": ["Not a valid boolean."]},
         2: {"_schema": ["Invalid input type."]},
     }
+
+
+def test_a_top_level_sid_must_equal_the_payloads() -> None:
+    body = recording_event(40, sid="a" * 32)
+    body["sid"] = "b" * 32
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(encode(body))
+    assert list(info.value.fields) == ["sid"]
+    body.pop("sid")  # the top-level sid is optional
+    assert parse_event(encode(body)).sid == "a" * 32
+    unknown_type = recording_event(13, sid="a" * 32, details={})
+    unknown_type["sid"] = "b" * 32
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(encode(unknown_type))
+    assert list(info.value.fields) == ["sid"]
+
+
+def test_a_channel_events_own_top_level_sid_is_kept() -> None:
+    body = channel_event(103)
+    body["sid"] = "a-channel-session"
+    assert parse_event(encode(body)).stream == "c:" + body["payload"]["channelName"]
+
+
+@pytest.mark.parametrize(
+    ("field", "limit", "event_type"),
+    [("noticeId", MAX_NOTICE_ID, 40), ("sid", MAX_SID, 40), ("cname", MAX_CNAME, 40)]
+    + [("sid", MAX_SID, 13), ("channelName", MAX_CNAME, 103)],
+)
+def test_identifiers_up_to_their_limit_are_accepted_and_one_more_is_refused(
+    field: str, limit: int, event_type: int
+) -> None:
+    def event(length: int) -> dict[str, Any]:
+        if event_type == 103:
+            return channel_event(103, channelName="c" * length)
+        body = recording_event(event_type, notice_id="n", details={} if event_type == 13 else None)
+        if field == "noticeId":
+            body["noticeId"] = "n" * length
+        else:
+            body["payload"][field] = "x" * length
+            body["sid"] = body["payload"]["sid"]
+        return body
+
+    parse_event(encode(event(limit)))
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(encode(event(limit + 1)))
+    fields = info.value.fields
+    assert field in fields or field in fields["payload"], fields
+    with pytest.raises(InvalidEvent):
+        parse_event(encode(event(900_000)))
+
+
+@pytest.mark.parametrize("sid", ["a/b", "a b", "a?b", "", "é", "a\nb", "..%2F"])
+def test_a_sid_that_would_not_read_back_is_refused(sid: str) -> None:
+    for event_type in (40, 13):
+        body = recording_event(
+            event_type, sid=sid, notice_id="n", details={} if event_type == 13 else None
+        )
+        body.pop("sid")
+        with pytest.raises(InvalidEvent) as info:
+            parse_event(encode(body))
+        assert "sid" in info.value.fields["payload"]
+
+
+@pytest.mark.parametrize("levels", [1, 2, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 255, 1025])
+def test_depth_counts_levels_of_objects_and_arrays(levels: int) -> None:
+    nested: Any = 1
+    for level in range(levels):
+        nested = [nested] if level % 2 else {"k": nested}
+    assert depth(nested) == min(levels, MAX_DEPTH + 1)

@@ -6,11 +6,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from marshmallow import ValidationError
 
-from webhook.schemas import CHANNEL_PAYLOADS, ENVELOPE, RECORDING_DETAILS, RECORDING_PAYLOAD
+from webhook.schemas import (
+    CHANNEL_PAYLOADS,
+    ENVELOPE,
+    RECORDING_DETAILS,
+    RECORDING_PAYLOAD,
+    SID,
+)
 
 PRODUCT_RTC = 1
 PRODUCT_CLOUD_RECORDING = 3
+# The one nesting limit of an accepted body, checked before anything is stored. Agora's
+# deepest event is 4 levels; orjson reads 1024 but writes only 255, so a limit well below
+# both keeps every accepted body storable.
+MAX_DEPTH = 64
 
 
 class InvalidEvent(ValueError):
@@ -45,13 +56,41 @@ class Event:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Decode ``raw`` strictly: UTF-8, at most 1024 levels deep, integers within 64 bits."""
+    """Decode ``raw`` strictly: UTF-8, at most MAX_DEPTH levels deep, integers within 64 bits."""
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if _is_invalid_utf8(raw):
             raise InvalidEvent({"_body": ["Body is not valid UTF-8."]}) from None
+        if str(exc).startswith("depth limit exceeded"):
+            raise InvalidEvent({"_body": [_TOO_DEEP]}) from None
         raise InvalidEvent({"_body": [f"Body is not valid JSON: {exc}"]}) from None
+    if depth(value) > MAX_DEPTH:
+        raise InvalidEvent({"_body": [_TOO_DEEP]})
+    return value
+
+
+_TOO_DEEP = f"Body is nested deeper than {MAX_DEPTH} levels."
+
+
+def depth(value: Any) -> int:
+    """Nesting depth of a decoded JSON value (a scalar is 0, ``{}`` is 1), at most MAX_DEPTH + 1.
+
+    Iterative, and stops as soon as the limit is passed.
+    """
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def _is_invalid_utf8(raw: bytes) -> bool:
@@ -71,6 +110,11 @@ def parse_event(raw: bytes) -> Event:
         raise InvalidEvent(errors)
     payload: dict[str, Any] = body["payload"]
     product, event_type = body["productId"], body["eventType"]
+    # The sid a session is filed under is payload.sid; an envelope naming another is refused
+    # rather than guessed at. (RTC channel events carry a top-level sid of their own.)
+    names_sid = product == PRODUCT_CLOUD_RECORDING or "sid" in payload
+    if "sid" in body and names_sid and body["sid"] != payload.get("sid"):
+        raise InvalidEvent({"sid": ["Must equal payload.sid."]})
     if product == PRODUCT_CLOUD_RECORDING:
         return _recording_event(body, payload, event_type)
     if product == PRODUCT_RTC and event_type in CHANNEL_PAYLOADS:
@@ -86,8 +130,15 @@ def _recording_event(body: dict[str, Any], payload: dict[str, Any], event_type: 
     if details_schema is None:
         # An event type we do not know yet: kept under its session when it names one.
         sid = payload.get("sid")
-        stream = "s:" + sid if isinstance(sid, str) and sid else None
-        return _event(body, stream, known=False)
+        if sid is None:
+            return _event(body, None, known=False)
+        try:
+            if not isinstance(sid, str):
+                raise ValidationError("Not a valid string.")
+            SID(sid)
+        except ValidationError as exc:
+            raise InvalidEvent({"payload": {"sid": exc.messages}}) from None
+        return _event(body, "s:" + sid, known=False)
     errors: dict[str, Any] = RECORDING_PAYLOAD.validate(payload)
     if not errors:
         details_errors = details_schema.validate(payload["details"])

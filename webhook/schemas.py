@@ -121,23 +121,34 @@ def _list_of(schema: type[Schema], **kwargs: Any) -> fields.List[Any]:
 
 
 NON_NEGATIVE = validate.Range(min=0, max=INT64_MAX)
+# Identifier limits (README "NCS callbacks"). Agora's sids are 32 hex digits and noticeIds
+# at most ~40 characters; a channel name is under 64 bytes. A sid becomes a URL path segment
+# and a Redis key, so it is limited to characters that read back unchanged.
+MAX_NOTICE_ID = 128
+MAX_SID = 128
+MAX_CNAME = 64
+SID = validate.And(
+    validate.Length(min=1, max=MAX_SID),
+    validate.Regexp(r"^[A-Za-z0-9._:-]+\Z", error="Only letters, digits, '-', '_', '.', ':'."),
+)
+CNAME = validate.Length(min=1, max=MAX_CNAME)
 
 Envelope = _schema(
     "Envelope",
-    noticeId=_str(required=True, validate=validate.Length(min=1, max=512)),
+    noticeId=_str(required=True, validate=validate.Length(min=1, max=MAX_NOTICE_ID)),
     productId=_int(required=True),
     eventType=_int(required=True),
     notifyMs=_int(required=True, validate=NON_NEGATIVE),
     payload=fields.Dict(required=True),
-    sid=_str(),
+    sid=_str(validate=SID),
     eventMs=_int(),
 )
 
 RecordingPayload = _schema(
     "RecordingPayload",
-    cname=_str(required=True),
+    cname=_str(required=True, validate=CNAME),
     uid=_str(required=True),
-    sid=_str(required=True, validate=validate.Length(min=1, max=256)),
+    sid=_str(required=True, validate=SID),
     sequence=_int(required=True, validate=NON_NEGATIVE),
     sendts=_int(),
     serviceType=_int(),
@@ -246,7 +257,10 @@ RECORDING_DETAILS: dict[int, Schema] = {
 
 
 def _channel(name: str, **declared: AnyField) -> Schema:
-    base: dict[str, AnyField] = {"channelName": _str(required=True), "ts": _int(required=True)}
+    base: dict[str, AnyField] = {
+        "channelName": _str(required=True, validate=CNAME),
+        "ts": _int(required=True),
+    }
     return _schema(name, **base, **declared)()
 
 
