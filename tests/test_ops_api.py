@@ -13,7 +13,7 @@ from config.settings import Settings
 from tests.conftest import OPS_TOKEN
 from tests.support.ncs import encode, recording_event, signed_headers
 from tests.support.workers import run_burst
-from workers import deadletters, keys
+from workers import deadletters, keys, recordings
 from workers.queues import CONTROL_QUEUE, JobPolicy
 
 AUTH = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -114,3 +114,19 @@ def test_rq_dashboard_is_gone(client: FlaskClient, path: str, method: str) -> No
     answer = client.open(path, method=method, headers=basic(OPS_TOKEN))
     assert answer.status_code == 404
     assert answer.json["error"] == "not_found"
+
+
+def test_a_stop_request_says_a_stop_is_on_its_way(
+    client: FlaskClient, redis: redis_lib.Redis
+) -> None:
+    recording, _ = recordings.create(redis, recordings.new_recording("demo", None, 300, "api"))
+    answer = client.post(f"/api/recordings/{recording['id']}/stop", headers=AUTH)
+    assert answer.status_code == 202
+    asked_ms = answer.json["stop_requested_ms"]
+    assert isinstance(asked_ms, int) and asked_ms >= recording["created_ms"]
+    assert answer.json["state"] in recordings.RECORDING_STATES
+    again = client.post(f"/api/recordings/{recording['id']}/stop", headers=AUTH)
+    assert again.json["stop_requested_ms"] == asked_ms  # the first request's time stays
+    shown = client.get(f"/api/recordings/{recording['id']}", headers=AUTH).json
+    assert shown["stop_requested_ms"] == asked_ms
+    assert Queue(CONTROL_QUEUE, connection=redis).get_jobs()  # the stop itself is a job

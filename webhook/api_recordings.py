@@ -73,9 +73,21 @@ def ask_for_start(state: AppState, wanted: dict[str, Any], source: str) -> dict[
     return recording
 
 
-def ask_for_stop(state: AppState, recording: dict[str, Any]) -> None:
-    if recording["state"] not in recordings.FINAL:
-        jobs.enqueue(state.redis, state.job_policy, jobs.RUN_STOP, recording["id"])
+def ask_for_stop(state: AppState, recording: dict[str, Any]) -> dict[str, Any]:
+    """Queue the stop of an unfinished recording; the API and the console both ask through
+    here. The request is noted on the recording at once (``stop_requested_ms``), so the
+    answer and every later read show that a stop is on its way while the state moves only
+    when the job acts."""
+    if recording["state"] in recordings.FINAL:
+        return recording
+    noted = recordings.update(state.redis, recording["id"], _note_stop_request)
+    jobs.enqueue(state.redis, state.job_policy, jobs.RUN_STOP, recording["id"])
+    return noted
+
+
+def _note_stop_request(recording: dict[str, Any]) -> None:
+    if recording.get("stop_requested_ms") is None:
+        recording["stop_requested_ms"] = recordings.now_ms()
 
 
 @recordings_bp.get("")
@@ -101,5 +113,5 @@ def stop_recording(recording_id: str) -> ResponseReturnValue:
     recording = recordings.load(state.redis, recording_id)
     if recording is None:
         return error(404, "not_found", message=f"no recording {recording_id!r}")
-    ask_for_stop(state, recording)
+    recording = ask_for_stop(state, recording)
     return jsonify(recordings.public_view(recording)), 202
