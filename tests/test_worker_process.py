@@ -83,12 +83,27 @@ def test_an_idle_worker_stops_on_sigterm(redis_url: str) -> None:
     try:
         wait_until(lambda: child_pids(worker.pid), 30, "RQ's scheduler starting")
         worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=10)  # not restarted as if RQ had stopped unasked
+        worker.wait(timeout=60)  # a deadline, not a speed: not restarted as if RQ had stopped
         assert worker.returncode == 0
         out, err = processes.output(worker)
         assert "worker.stopped_unasked" not in out + err
     finally:
         processes.stop(worker)
+
+
+def test_a_stop_while_the_worker_starts_is_a_warm_shutdown(redis_url: str) -> None:
+    """RQ installs its signal handlers only after forking its scheduler; a SIGTERM before
+    then used to kill the worker outright (-15): the cause of this test's old flakiness."""
+    for _ in range(3):
+        worker = processes.start("worker", {"REDIS_URL": redis_url})
+        try:
+            # The first line RQ writes comes before its scheduler and its signal handlers.
+            wait_until(lambda: "started with PID" in "".join(processes.output(worker)), 30, "RQ")
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+            assert worker.returncode == 0, processes.output(worker)[1][-2000:]
+        finally:
+            processes.stop(worker)
 
 
 @pytest.mark.parametrize("process", ["worker", "clock"])

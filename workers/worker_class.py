@@ -16,6 +16,11 @@ class RecbridgeWorker(SimpleWorker):
     its place to a successor at once rather than make the shutdown wait (or be killed).
     """
 
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # type: ignore[no-untyped-call]
+        if runtime.stop_requested():  # asked while starting (workers.__main__): stop first
+            self._stop_requested = True
+
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         runtime.request_stop()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
