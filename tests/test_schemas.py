@@ -208,8 +208,13 @@ def test_a_channel_events_own_top_level_sid_is_kept() -> None:
 
 @pytest.mark.parametrize(
     ("field", "limit", "event_type"),
-    [("noticeId", MAX_NOTICE_ID, 40), ("sid", MAX_SID, 40), ("cname", MAX_CNAME, 40)]
-    + [("sid", MAX_SID, 13), ("channelName", MAX_CNAME, 103)],
+    [
+        ("noticeId", MAX_NOTICE_ID, 40),
+        ("sid", MAX_SID, 40),
+        ("cname", MAX_CNAME, 40),
+        ("sid", MAX_SID, 13),
+        ("channelName", MAX_CNAME, 103),
+    ],
 )
 def test_identifiers_up_to_their_limit_are_accepted_and_one_more_is_refused(
     field: str, limit: int, event_type: int
