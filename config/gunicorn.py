@@ -26,7 +26,7 @@ control_socket_disable = True
 def on_starting(server: Any) -> None:
     """Refuse to start, in one line naming the variable, when a setting is wrong; prepare
     the shared metrics directory before any worker imports prometheus-client."""
-    prepare(settings_or_exit(web=True))
+    prepare(settings_or_exit(web=True), "web")
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -5,7 +5,7 @@ from config.metrics import prepare
 from config.settings import load_settings
 
 _settings = load_settings()
-prepare(_settings)  # before anything imports prometheus_client
+prepare(_settings, "worker")  # before anything imports prometheus_client
 
 from workers.joblog import JobContextFilter  # noqa: E402
 from workers.queues import ALL_QUEUES  # noqa: E402

@@ -84,7 +84,7 @@ class Settings:
     job_retry_intervals_s: tuple[int, ...] = (1, 5, 30, 120, 600)
     dead_letter_retention_s: int = 14 * 24 * 3600
     log_level: str = "INFO"
-    metrics_dir: str = "/tmp/recbridge-metrics"  # noqa: S108 - per-machine, like gunicorn's
+    metrics_dir: str = ""  # empty: one per Redis database in the temp dir (config.metrics)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from redis import Redis, RedisError
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
-from config.metrics import multiprocess_dir
+from config.metrics import multiprocess_dir, sample_files
 from webhook.context import app_state
 from workers import keys, recordings, transitions
 from workers.queues import ALL_QUEUES
@@ -59,12 +59,18 @@ class RedisStateCollector(Collector):
         yield from (queued, failed, sessions, recs, dead, up)
 
 
+class _PooledSamples(Collector):
+    """The samples of every process tree of this stack (each has its own directory)."""
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(MultiProcessCollector.merge(sample_files(), accumulate=True))  # type: ignore[no-untyped-call]
+
+
 @metrics_bp.get("/metrics")
 def metrics() -> Response:
-    shared_dir = multiprocess_dir()
-    if shared_dir:
+    if multiprocess_dir():
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=shared_dir)  # type: ignore[no-untyped-call]
+        registry.register(_PooledSamples())
         samples = generate_latest(registry)
     else:  # one process (tests, a single worker): its own samples
         samples = generate_latest(REGISTRY)

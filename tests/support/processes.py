@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,10 +25,23 @@ def procfile_command(name: str, procfile: str = "Procfile") -> str:
     raise KeyError(f"no {name!r} process in {procfile}")
 
 
+_metrics_base: list[str] = []
+
+
+def metrics_base() -> str:
+    """One metrics directory for the processes of this test run, removed when it ends (a
+    killed process leaves its samples behind)."""
+    if not _metrics_base:
+        _metrics_base.append(tempfile.mkdtemp(prefix="recbridge-metrics-tests-"))
+        atexit.register(shutil.rmtree, _metrics_base[0], ignore_errors=True)
+    return _metrics_base[0]
+
+
 def process_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGORA_", "STORAGE_"))}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(ROOT)
+    env["PROMETHEUS_MULTIPROC_DIR"] = metrics_base()
     env.update(extra)
     return env
 

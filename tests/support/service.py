@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -41,7 +42,8 @@ def run_service(
         "AGORA_NCS_SECRET": SECRET,
         "OPS_API_TOKEN": OPS_TOKEN,
         "PORT": str(free_port()),
-        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="recbridge-metrics-"),
+        # Its own, so its counters start at zero (processes of earlier tests may linger).
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="recbridge-metrics-tests-"),
         **(extra_env or {}),
     }
     port = int(env["PORT"])
@@ -56,3 +58,4 @@ def run_service(
         yield service
     finally:
         service.logs.extend(processes.stop(p) for p in [web, *service.workers, *others])
+        shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
