@@ -30,7 +30,7 @@ def run(redis_url: str, workdir: Path, rate: int, seconds: int) -> dict[str, flo
     env = {
         "REDIS_URL": redis_url,
         "AGORA_NCS_SECRET": SECRET,
-        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+        "METRICS_DIR": str(workdir / "metrics"),
     }
     trial_file, requests_file = workdir / "e2e-trial.txt", workdir / "e2e.txt"
     write_requests(trial_file, count=rate * 3 + 200, sessions=100)

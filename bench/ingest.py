@@ -28,7 +28,7 @@ def run(redis_url: str, workdir: Path, seconds: int, rounds: int) -> list[dict[s
         "REDIS_URL": redis_url,
         "AGORA_NCS_SECRET": SECRET,
         "LOG_LEVEL": "INFO",
-        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+        "METRICS_DIR": str(workdir / "metrics"),
     }
     requests_file = workdir / "requests.txt"
     saturated: dict[str, list[dict[str, float]]] = {name: [] for name in APPS}

@@ -5,7 +5,7 @@ process group writing it, and ``mark_process_dead`` for each worker that exits. 
 processes start separately (web, each worker), so each process tree gets a directory of its
 own, ``<base>/<role>-<pid>``, created empty when it starts and removed when it ends; a
 start also removes the directories of trees that are gone (killed outright). ``/metrics``
-adds up every directory under the base. The base (``PROMETHEUS_MULTIPROC_DIR``, by default
+adds up every directory under the base. The base (``METRICS_DIR``, by default
 one per Redis database in the temp directory) keeps two stacks on one machine apart.
 """
 

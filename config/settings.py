@@ -138,7 +138,7 @@ class Settings:
                 "DEAD_LETTER_RETENTION_DAYS", 14 * 24 * 3600, _days_to_seconds
             ),
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
-            metrics_dir=reader.get("PROMETHEUS_MULTIPROC_DIR", cls.metrics_dir, _text),
+            metrics_dir=reader.get("METRICS_DIR", cls.metrics_dir, _text),
         )
         reader.raise_errors()
         return settings

@@ -60,7 +60,7 @@ def test_counters_start_from_zero_after_a_restart_even_after_a_kill(
         "PORT": str(port),
         "REDIS_URL": redis_url,
         "AGORA_NCS_SECRET": SECRET,
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        "METRICS_DIR": str(metrics),
     }
     base = f"http://127.0.0.1:{port}"
 

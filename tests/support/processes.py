@@ -38,10 +38,14 @@ def metrics_base() -> str:
 
 
 def process_env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGORA_", "STORAGE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AGORA_", "STORAGE_", "PROMETHEUS_"))
+    }
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(ROOT)
-    env["PROMETHEUS_MULTIPROC_DIR"] = metrics_base()
+    env["METRICS_DIR"] = metrics_base()
     env.update(extra)
     return env
 

@@ -43,7 +43,7 @@ def run_service(
         "OPS_API_TOKEN": OPS_TOKEN,
         "PORT": str(free_port()),
         # Its own, so its counters start at zero (processes of earlier tests may linger).
-        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="recbridge-metrics-tests-"),
+        "METRICS_DIR": tempfile.mkdtemp(prefix="recbridge-metrics-tests-"),
         **(extra_env or {}),
     }
     port = int(env["PORT"])
@@ -58,4 +58,4 @@ def run_service(
         yield service
     finally:
         service.logs.extend(processes.stop(p) for p in [web, *service.workers, *others])
-        shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+        shutil.rmtree(env["METRICS_DIR"], ignore_errors=True)
