@@ -20,7 +20,7 @@ from rq import Queue
 
 from tests.conftest import OPS_TOKEN
 from tests.support.emulated import Emulated, run_emulated
-from tests.support.ncs import encode, recording_event, signed_headers
+from tests.support.ncs import encode, now_ms, recording_event, signed_headers
 from tests.support.processes import ROOT
 from workers.queues import CONTROL_QUEUE
 
@@ -147,7 +147,9 @@ def test_an_operator_records_a_channel_and_replays_a_dead_letter(
     other = start_recording(page, base, "standup-ops", "1001")
     expect(page.locator(".headline h1")).to_contain_text("active", timeout=WAIT_MS)
     other_sid = emulated.recording(other)["sid"]
-    fatal = recording_event(1, sid=other_sid, cname="standup-ops", sequence=40, details=FATAL)
+    fatal = recording_event(
+        1, sid=other_sid, cname="standup-ops", sequence=9, details=FATAL, sendts=now_ms()
+    )
     body = encode(fatal)
     posted = emulated.http.post(
         f"{base}/agora/ncs", data=body, headers=signed_headers(body), timeout=10
