@@ -22,6 +22,7 @@ from tests.support.redis_server import free_port
 from tests.support.workers import run_burst
 from tests.test_ops_api import work_with_dead_letters
 from webhook import console_auth, console_pages, console_views, create_app
+from workers import recordings
 from workers.queues import CONTROL_QUEUE
 
 AUTH = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -309,6 +310,24 @@ def test_start_and_stop_a_recording_from_the_console(
     stop = client.post(f"/console/recordings/{recording_id}/stop", data={"csrf_token": token})
     assert stop.status_code == 303 and queue.count == before + 1
     assert any(j.func_name == "workers.control.run_stop" for j in queue.get_jobs())
+
+
+def test_a_recording_page_lists_its_sessions_and_restart_reasons(
+    client: FlaskClient, redis: redis_lib.Redis
+) -> None:
+    post_all(client, lifecycle("FIRST", cname="eps"))
+    run_burst(redis)
+    recording = recordings.new_recording("eps", None, 60, "api")
+    recording.update(
+        state="active", sid="SECOND", sids=["FIRST", "SECOND"], restarts=1,
+        restart_reasons=["session exited abnormally"],
+    )  # fmt: skip
+    recordings.create(redis, recording)
+    log_in(client)
+    html = client.get(f"/console/recordings/{recording['id']}").get_data(as_text=True)
+    assert "1 restart(s)" in html and "session exited abnormally" in html
+    assert re.findall(r'href="/console/sessions/([^"]+)"', html) == ["SECOND", "FIRST"]
+    assert "client_leave" in html  # the first session's leave reason
 
 
 def test_dead_letter_replay_from_the_console(client: FlaskClient, redis: redis_lib.Redis) -> None:

@@ -110,6 +110,8 @@ def test_an_operator_records_a_channel_and_replays_a_dead_letter(
     page.get_by_label("Ops token").fill(OPS_TOKEN)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+    page.keyboard.press("Tab")  # the keyboard starts at "Skip to content"
+    expect(page.locator(":focus")).to_have_text("Skip to content")
     (cookie,) = [c for c in context.cookies() if c["name"] == "rb_console"]
     assert (
         cookie["httpOnly"] and cookie["sameSite"] == "Strict" and OPS_TOKEN not in cookie["value"]
@@ -119,6 +121,7 @@ def test_an_operator_records_a_channel_and_replays_a_dead_letter(
     recording_id = start_recording(page, base, "lesson-7b", "1001, 1002")
     headline = page.locator(".headline h1")
     expect(headline).to_contain_text("active", timeout=WAIT_MS)
+    expect(page.locator("#refresh-state")).to_contain_text("updated", timeout=WAIT_MS)
     page.get_by_role("link", name=re.compile("^[0-9a-f]{8,}")).first.click()
     expect(page.locator(".headline")).to_contain_text("lesson-7b")
     lanes = page.locator("svg.lanes rect.seg-receiving")
