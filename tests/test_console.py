@@ -22,8 +22,9 @@ from tests.support.redis_server import free_port
 from tests.support.workers import run_burst
 from tests.test_ops_api import work_with_dead_letters
 from webhook import console_auth, console_pages, console_views, create_app
-from workers import recordings
+from workers import ops_status, recordings
 from workers.queues import CONTROL_QUEUE
+from workers.ratelimit import SharedRateLimit
 
 AUTH = {"Authorization": f"Bearer {OPS_TOKEN}"}
 PAGES = ["/console/", "/console/recordings", "/console/dead-letters", "/console/endpoints",
@@ -377,6 +378,22 @@ def test_health_page_shows_redis_queues_and_workers(client: FlaskClient) -> None
     html = client.get("/console/health").get_data(as_text=True)
     assert "reachable" in html and "recbridge-control" in html and "recbridge-events" in html
     assert "No worker is registered" in html
+
+
+def test_health_reads_the_request_budget_and_the_callback_lag(
+    client: FlaskClient, redis: redis_lib.Redis
+) -> None:
+    limiter = SharedRateLimit(redis, "app-1", 10)
+    for _ in range(3):
+        limiter.acquire()
+    assert ops_status.qps_in_use(redis, "app-1", 10) == {"enabled": True, "used": 3, "limit": 10}
+    post_all(client, lifecycle("LAG"))
+    run_burst(redis)
+    lag = ops_status.callback_lag(redis)
+    assert lag["count"] == len(lifecycle("LAG")) and 0 <= lag["p50_ms"] <= lag["max_ms"]
+    log_in(client)
+    html = client.get("/console/health").get_data(as_text=True)
+    assert f"{lag['count']} events in 15 min" in html
 
 
 # ---- the pure parts ----------------------------------------------------------------
