@@ -125,6 +125,17 @@ def test_a_login_posted_from_another_site_is_refused(client: FlaskClient) -> Non
         "/console/login", data={"token": OPS_TOKEN}, headers={"Origin": "https://evil.example"}
     )
     assert answer.status_code == 403 and "Set-Cookie" not in answer.headers
+    same = client.post(
+        "/console/login", data={"token": OPS_TOKEN}, headers={"Origin": "https://localhost"}
+    )
+    assert same.status_code == 303  # the same host, through a TLS proxy
+
+
+def test_over_https_the_cookie_is_secure(client: FlaskClient) -> None:
+    answer = client.post("/console/login", data={"token": OPS_TOKEN}, base_url="https://localhost")
+    assert "Secure" in answer.headers["Set-Cookie"]
+    plain = client.post("/console/login", data={"token": OPS_TOKEN})
+    assert "Secure" not in plain.headers["Set-Cookie"]  # else a plain-HTTP setup cannot log in
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/api/sessions"])

@@ -125,9 +125,12 @@ def _safe_next(target: str | None) -> str:
 
 
 def _same_origin() -> bool:
-    """A browser names the page a form came from; refuse a login posted from another site."""
+    """A browser names the page a form came from; refuse a login posted from another site.
+
+    Only the host is compared: behind a TLS proxy that gunicorn does not trust, the scheme
+    seen here is http while the browser's is https."""
     origin = request.headers.get("Origin")
-    return origin is None or origin == "null" or origin == request.host_url.rstrip("/")
+    return origin is None or origin == "null" or urlsplit(origin).netloc == request.host
 
 
 @console_bp.route("/login", methods=["GET", "POST"])
