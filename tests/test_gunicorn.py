@@ -113,3 +113,16 @@ def test_latency_is_reported(web: str) -> None:
             assert http.post(f"{web}/agora/ncs", data=body, headers=signed_headers(body)).ok
         per_request_ms = (time.perf_counter() - start) * 1000 / 50
     print(f"\nmean signed-callback round trip through gunicorn: {per_request_ms:.2f} ms")
+
+
+def test_a_stop_writes_no_logging_errors(redis_url: str) -> None:
+    port = free_port()
+    env = {"PORT": str(port), "REDIS_URL": redis_url, "AGORA_NCS_SECRET": SECRET}
+    process = processes.start("web", env)
+    try:
+        processes.wait_http(f"http://127.0.0.1:{port}/healthz", process)
+    finally:
+        out, err = processes.stop(process)
+    assert process.returncode == 0
+    assert "Shutting down: Master" in err
+    assert "Logging error" not in out + err
