@@ -198,6 +198,26 @@ def test_pages_carry_a_strict_csp_and_nothing_inline(client: FlaskClient) -> Non
         assert answer.headers["Cache-Control"] == "no-store"
 
 
+def test_every_control_has_a_label(settings: Settings, redis: redis_lib.Redis) -> None:
+    app = create_app(Settings(**{**settings.__dict__, "agora_app_id": "app-1"}))
+    client = app.test_client()
+    post_all(client, lifecycle("LABELS"))
+    run_burst(redis)
+    log_in(client)
+    client.post("/console/recordings", data={"cname": "x", "csrf_token": csrf_of(client)})
+    for page in [*PAGES, "/console/sessions/LABELS"]:
+        html = client.get(page).get_data(as_text=True)
+        labelled = set(re.findall(r'<label for="([^"]+)"', html))
+        for tag, attrs in re.findall(r"<(input|select)\b([^>]*)>", html):
+            if 'type="hidden"' in attrs:
+                continue
+            found = re.search(r'id="([^"]+)"', attrs)
+            wrapped = 'id="auto-refresh"' in attrs  # inside its <label>
+            assert wrapped or (found and found.group(1) in labelled), (page, tag, attrs)
+        for button in re.findall(r"<button\b([^>]*)>(.*?)</button>", html, re.S):
+            assert button[1].strip() or "aria-label" in button[0], (page, button)
+
+
 def test_the_fragment_is_only_the_live_part(client: FlaskClient) -> None:
     log_in(client)
     answer = client.get("/console/", headers={"X-Console-Fragment": "1"})
