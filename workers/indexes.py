@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis import Redis
@@ -23,13 +23,30 @@ def newest_first(
     decode: Callable[[Any], dict[str, Any]] = orjson.loads,
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` records of ``index``, newest first, in ``state`` when given. Members
-    whose record has expired are dropped from the index as they are met."""
+    whose record has expired are dropped from the index as they are met.
+
+    Pages follow a score cursor, not positions: dropping members (here, or by another
+    reader or the sweep) shifts every later position, and a position cursor then skipped
+    as many live entries as were dropped.
+    """
     found: list[dict[str, Any]] = []
-    start = 0
+    cursor: float | str = "+inf"
+    seen_at_cursor: set[str] = set()  # members already read that score exactly ``cursor``
     while len(found) < limit:
-        ids = keys.members(connection.zrevrange(index, start, start + PAGE - 1))
-        if not ids:
+        rows = cast(
+            list[tuple[Any, Any]],
+            connection.zrevrangebyscore(
+                index, cursor, "-inf", start=0, num=PAGE + len(seen_at_cursor), withscores=True
+            ),
+        )
+        page = [
+            (member, score)
+            for member, score in ((keys.text(m), float(s)) for m, s in rows)
+            if not (score == cursor and member in seen_at_cursor)
+        ]
+        if not page:
             break
+        ids = [member for member, _ in page]
         for member, raw in zip(ids, connection.mget([record_key(i) for i in ids]), strict=True):
             if raw is None:
                 connection.zrem(index, member)
@@ -39,5 +56,9 @@ def newest_first(
                 found.append(record)
                 if len(found) == limit:
                     break
-        start += PAGE
+        last = page[-1][1]
+        if last != cursor:
+            seen_at_cursor = set()
+        seen_at_cursor |= {member for member, score in page if score == last}
+        cursor = last
     return found
