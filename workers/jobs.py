@@ -28,6 +28,11 @@ from workers.queues import CONTROL_QUEUE, EVENTS_QUEUE, JobPolicy
 DRAIN_TIMEOUT_S = 60
 CONTROL_TIMEOUT_S = 180
 PUBLIC_RESULT_TTL_S = 500  # RQ's default: callers of the public jobs may read the result
+# Results nobody reads are kept one second rather than none: RQ 3 deletes a job with
+# result_ttl 0 the moment it succeeds, and that deletion fails ("Execution ... not found")
+# while the job's execution registry still lists the expired execution of a dead worker's
+# earlier run (for 60 s), so an abandoned job's retry failed again, up to a dead letter.
+DISCARDED_RESULT_TTL_S = 1
 
 
 class RetryOwner(enum.Enum):
@@ -42,7 +47,7 @@ class JobSpec:
     queue: str
     timeout_s: int
     retry: RetryOwner
-    result_ttl_s: int = 0
+    result_ttl_s: int = DISCARDED_RESULT_TTL_S
     interval_s: int | None = None  # periodic jobs: how often the clock runs them
 
     @property

@@ -199,7 +199,7 @@ BUDGET: tuple[Family, ...] = (
     Family(dead_letter("*"), "workers.deadletters", EXPIRES),
     Family(DEAD_LETTERS, "workers.deadletters", EXPIRES),
     Family(READY_PROBE, "webhook.health", EXPIRES),
-    # RQ's own keys, for the jobs recbridge queues (result_ttl=0, failure_ttl set).
+    # RQ's own keys, for the jobs recbridge queues (result_ttl 1 s or 500 s, failure_ttl set).
     Family("rq:job:*", "rq", "a queued or running job; deleted or given a TTL when done"),
     Family("rq:queue:*", "rq", "jobs waiting; workers take them"),
     Family("rq:queues", "rq", "the queue names"),
