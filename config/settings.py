@@ -85,6 +85,11 @@ class Settings:
     dead_letter_retention_s: int = 14 * 24 * 3600
     log_level: str = "INFO"
     metrics_dir: str = ""  # empty: one per Redis database in the temp dir (config.metrics)
+    # ---- recording control at Agora's limits (issue 11) ----
+    agora_api_bases: tuple[str, ...] = ()  # AGORA_API_BASES; empty: AGORA_API_BASE alone
+    agora_qps_reserved: int = 3  # of AGORA_QPS, kept for acquire/start/stop/update
+    recording_poll_silence_s: int = 150  # callbacks quieter than this: query the session
+    recording_poll_quiet_max_s: int = 900  # query at least this often, callbacks or not
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -139,8 +144,16 @@ class Settings:
             ),
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
             metrics_dir=reader.get("METRICS_DIR", cls.metrics_dir, _text),
+            agora_api_bases=reader.get("AGORA_API_BASES", (), _http_url_list),
+            agora_qps_reserved=reader.get("AGORA_QPS_RESERVED", 3, _non_negative_int),
+            recording_poll_silence_s=reader.get("RECORDING_POLL_SILENCE_S", 150, _positive_int),
+            recording_poll_quiet_max_s=reader.get("RECORDING_POLL_QUIET_MAX_S", 900, _positive_int),
         )
         reader.raise_errors()
+        if settings.agora_qps_reserved >= settings.agora_qps:
+            raise SettingsError(
+                "AGORA_QPS_RESERVED: must be below AGORA_QPS, or queries could never run"
+            )
         return settings
 
     def require_web(self) -> Settings:
@@ -148,6 +161,11 @@ class Settings:
         if not self.ncs_secrets:
             raise SettingsError("AGORA_NCS_SECRET: required; set the NCS secret from Agora Console")
         return self
+
+    @property
+    def api_bases(self) -> tuple[str, ...]:
+        """Agora's REST domains in order of preference (the first is the primary)."""
+        return self.agora_api_bases or (self.agora_api_base,)
 
     @property
     def recording_enabled(self) -> bool:
@@ -289,6 +307,15 @@ def _http_url(raw: str) -> str:
     if parsed.scheme not in {"http", "https"} or not parsed.hostname:
         raise ValueError("expected an http:// or https:// URL")
     return raw.rstrip("/")
+
+
+def _http_url_list(raw: str) -> tuple[str, ...]:
+    bases = tuple(_http_url(part.strip()) for part in raw.split(",") if part.strip())
+    if not bases:
+        raise ValueError("no URL given")
+    if len(set(bases)) != len(bases):
+        raise ValueError("a URL is listed twice")
+    return bases
 
 
 def _secret_list(raw: str) -> tuple[Secret, ...]:

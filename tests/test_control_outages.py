@@ -48,6 +48,7 @@ def emulator_time_after(emulated: Emulated, moment: float) -> None:
 
 
 def test_poll_rate_returns_to_one_per_interval_after_a_query_outage(emulated: Emulated) -> None:
+    emulated.faults(drops=1.0)  # a silent session: polls are all recbridge knows of it
     asked = emulated.api("POST", "/api/recordings", json={"cname": "storm", "uids": ["4"]})
     recording = asked.json()
     sid = emulated.recording_in(recording["id"], "active")["sid"]
@@ -107,3 +108,21 @@ def test_a_worker_killed_inside_start_leaves_one_live_session_tracked(
     assert [sid for sid, s in sessions.items() if s["cname"] == "killed"] == live
     assert emulated.session_in(live[0], "recording")["recording_id"] == recording["id"]
     assert redis.zcard(keys.CONTROL_LEASES) <= 1  # the dead job's lease is gone
+
+
+def test_a_domain_that_is_down_moves_calls_to_the_backup(redis_url: str) -> None:
+    with run_emulated(redis_url, workers=1, two_domains=True) as emulated:
+        down = {"host": "localhost", "seconds": 600}
+        assert emulated.http.post(f"{emulated.emulator}/_emulator/outage", json=down).ok
+        recording = emulated.api("POST", "/api/recordings", json={"cname": "domains"}).json()
+        active = emulated.recording_in(recording["id"], "active")
+        assert active["restarts"] == 0
+        _, logged = calls(emulated)
+        hosts = [(c["endpoint"], c["host"], c["status"]) for c in logged]
+        # Tried once more on the primary, then the backup, inside the same acquire.
+        assert hosts[:3] == [
+            ("acquire", "localhost", 503),
+            ("acquire", "localhost", 503),
+            ("acquire", "127.0.0.1", 200),
+        ]
+        assert ("start", "127.0.0.1", 200) in hosts

@@ -11,10 +11,10 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from rq.utils import import_attribute
 
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 from workers import jobs, recordings, runtime
 from workers.agora.answers import AgoraError, Meaning, Retry, Verdict
-from workers.control import leases, polling, starting, stopping
+from workers.control import leases, polling, scheduling, starting, stopping
 from workers.control.calls import (
     CONTROL_BUDGET_S,
     LOCK_TTL_S,
@@ -24,6 +24,7 @@ from workers.control.calls import (
 )
 from workers.control.policy import TABLE, InCall, Next, Step, next_action, rule
 from workers.queues import CONTROL_QUEUE, JobPolicy
+from workers.ratelimit import RateLimitTimeout, SharedRateLimit
 
 # ---- the registry ------------------------------------------------------------------
 
@@ -218,3 +219,76 @@ def test_worst_case_stop_stays_inside_the_budget_then_reschedules_itself(
     # Its own tries (JOB_RETRY_INTERVALS_S, one here) over, it fails for good.
     with pytest.raises(AgoraError):
         stopping.stop(redis, settings, recording["id"])
+
+
+# ---- adaptive polling -------------------------------------------------------------------
+
+NOW = 1_800_000_000_000
+POLLING = Settings(
+    recording_poll_s=60,
+    recording_poll_silence_s=150,
+    recording_poll_quiet_max_s=900,
+)
+
+
+def sess(state: str = "recording", heard_s_ago: float = 30, queried_s_ago: float = 120) -> Any:
+    return {
+        "state": state,
+        "updated_ms": NOW - int(heard_s_ago * 1000),
+        "observed": {"at_ms": NOW - int(queried_s_ago * 1000)},
+    }
+
+
+@pytest.mark.parametrize(
+    ("confirmed", "session", "ask", "later_s"),
+    [
+        (False, sess(), True, 15),  # an unconfirmed start is queried soon
+        (True, None, True, 60),  # nothing known
+        (True, sess(state="failover"), True, 60),
+        (True, sess(heard_s_ago=30), False, 120),  # callbacks fresh: look when overdue
+        (True, sess(heard_s_ago=140, queried_s_ago=200), False, 60),
+        (True, sess(heard_s_ago=151), True, 60),  # gone silent: query now
+        (True, sess(heard_s_ago=120, queried_s_ago=100), True, 60),  # nothing since the query
+        (True, sess(heard_s_ago=10, queried_s_ago=901), True, 60),  # at least every 15 min
+    ],
+)
+def test_poll_plan(confirmed: bool, session: Any, ask: bool, later_s: float) -> None:
+    rec = {"confirmed": confirmed}
+    assert scheduling.poll_plan(POLLING, rec, session, NOW) == (ask, later_s)
+
+
+def test_queries_leave_the_reserved_slots_to_starts_and_stops(redis: redis_lib.Redis) -> None:
+    limit = SharedRateLimit(redis, "app", per_second=10, reserved=3)
+    for _ in range(7):
+        assert limit.acquire(max_wait_s=0, priority=False) == 0
+    with pytest.raises(RateLimitTimeout):
+        limit.acquire(max_wait_s=0, priority=False)  # the eighth query waits...
+    for _ in range(3):
+        assert limit.acquire(max_wait_s=0) == 0  # ...while starts and stops still go
+    with pytest.raises(RateLimitTimeout):
+        limit.acquire(max_wait_s=0)
+
+
+# ---- settings -------------------------------------------------------------------------
+
+
+def test_api_bases_keep_agora_api_base_working() -> None:
+    assert Settings.from_env({}).api_bases == ("https://api.agora.io",)
+    one = Settings.from_env({"AGORA_API_BASE": "https://api.sd-rtn.com/"})
+    assert one.api_bases == ("https://api.sd-rtn.com",)
+    two = Settings.from_env({"AGORA_API_BASES": "https://api.agora.io, https://api.sd-rtn.com"})
+    assert two.api_bases == ("https://api.agora.io", "https://api.sd-rtn.com")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"AGORA_API_BASES": "https://a.example,ftp://b"}, "AGORA_API_BASES"),
+        ({"AGORA_API_BASES": "https://a.example,https://a.example"}, "AGORA_API_BASES"),
+        ({"AGORA_QPS": "3", "AGORA_QPS_RESERVED": "3"}, "AGORA_QPS_RESERVED"),
+        ({"RECORDING_POLL_SILENCE_S": "0"}, "RECORDING_POLL_SILENCE_S"),
+    ],
+)
+def test_bad_control_settings_are_named(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)

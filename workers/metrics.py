@@ -48,3 +48,15 @@ RESTARTS = Counter(
 )
 DEAD_LETTERS = Counter("recbridge_dead_letters_total", "Jobs that failed for good", ["func"])
 REPLAYS = Counter("recbridge_dead_letter_replays_total", "Dead letters queued again")
+# ---- recording control at Agora's limits ----
+AGORA_DOMAIN_SWITCHES = Counter(
+    "recbridge_agora_domain_switches_total", "Moves to the next of AGORA_API_BASES"
+)
+CONTROL_RESUMED = Counter(
+    "recbridge_control_jobs_resumed_total", "Control jobs queued again after their worker died"
+)
+POLLS = Counter(
+    "recbridge_recording_polls_total",
+    "Poll jobs, by whether they queried Agora or found the callbacks fresh",
+    ["outcome"],
+)

@@ -2,6 +2,11 @@
 
 A sliding one-second log (a sorted set of request times, from Redis's own clock so all
 machines agree): a request may go when fewer than ``limit`` were sent in the last second.
+
+Priorities: ``reserved`` of the ``per_second`` slots are kept for the calls that start and
+stop recordings (acquire, start, stop, update). A ``query`` may go only while fewer than
+``per_second - reserved`` were sent, so however many sessions are polled, a start or stop
+finds room within the second.
 """
 
 from __future__ import annotations
@@ -44,20 +49,23 @@ class RateLimitTimeout(Exception):
 
 
 class SharedRateLimit:
-    def __init__(self, connection: Redis, app_id: str, per_second: int) -> None:
+    def __init__(self, connection: Redis, app_id: str, per_second: int, reserved: int = 0) -> None:
         self._connection = connection
         self._key = keys.rate_limit(app_id)
         self._limit = per_second
+        self._low_limit = max(1, per_second - reserved)
         self._counter = 0
         self._tag = secrets.token_hex(6)  # unique across processes and machines
 
-    def acquire(self, max_wait_s: float = RATE_WAIT_MAX_S) -> float:
-        """Block until a request may be sent; returns the seconds waited."""
+    def acquire(self, max_wait_s: float = RATE_WAIT_MAX_S, *, priority: bool = True) -> float:
+        """Block until a request may be sent; returns the seconds waited. A request without
+        ``priority`` (a query) leaves the reserved slots to those with it."""
+        limit = self._limit if priority else self._low_limit
         waited = 0.0
         while True:
             self._counter += 1
             member = f"{self._tag}:{self._counter}"
-            wait_us = int(TAKE.run(self._connection, [self._key], [self._limit, WINDOW_US, member]))
+            wait_us = int(TAKE.run(self._connection, [self._key], [limit, WINDOW_US, member]))
             if wait_us == 0:
                 return waited
             if waited >= max_wait_s:

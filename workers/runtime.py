@@ -34,7 +34,9 @@ def agora_client(connection: Redis) -> AgoraClient:
     client = _clients.get(id(connection))
     if client is None:
         current = settings()
-        limit = SharedRateLimit(connection, current.agora_app_id or "", current.agora_qps)
+        limit = SharedRateLimit(
+            connection, current.agora_app_id or "", current.agora_qps, current.agora_qps_reserved
+        )
         client = AgoraClient(current, limit, timeout_s=current.agora_http_timeout_s)
         _clients[id(connection)] = client
     return client

@@ -98,8 +98,13 @@ def recording_env(emulator_port: int, web_port: int, **extra: str) -> dict[str, 
 
 
 @contextlib.contextmanager
-def run_emulated(redis_url: str, *, workers: int = 2, **extra: str) -> Iterator[Emulated]:
+def run_emulated(
+    redis_url: str, *, workers: int = 2, two_domains: bool = False, **extra: str
+) -> Iterator[Emulated]:
     emulator_port, web_port = free_port(), free_port()
+    if two_domains:  # the emulator tells its "domains" apart by the Host header
+        bases = f"http://localhost:{emulator_port},http://127.0.0.1:{emulator_port}"
+        extra = {"AGORA_API_BASES": bases, **extra}
     env = recording_env(emulator_port, web_port, PORT=str(web_port), **extra)
     emulator = processes.start_module("emulator", env)
     emulator_url = f"http://127.0.0.1:{emulator_port}"

@@ -1,5 +1,12 @@
 """The Cloud Recording REST client: one HTTP session, a timeout on every call, Basic auth,
-the shared rate limit, and typed errors (``answers.AgoraError``) for every failure.
+the shared rate limit (queries behind starts and stops), Agora's two domains, and typed
+errors (``answers.AgoraError``) for every failure.
+
+Domains (Agora's integration best practice): ``AGORA_API_BASES`` in order of preference. A
+call that gets no answer or a 5xx is retried (by the caller's in-call retry, 1/3/6 s) on
+the same domain once; a second such failure in a row moves this process to the next domain,
+where it stays while calls succeed. Every attempt, on either domain, takes its slot from the
+one shared budget.
 """
 
 from __future__ import annotations
@@ -14,12 +21,19 @@ import requests
 from config.settings import Settings
 from workers.agora import bodies
 from workers.agora.answers import AgoraError, Meaning, Retry, Verdict, judge
-from workers.metrics import AGORA_LATENCY, AGORA_REQUESTS, RATE_LIMIT_WAIT
+from workers.metrics import (
+    AGORA_DOMAIN_SWITCHES,
+    AGORA_LATENCY,
+    AGORA_REQUESTS,
+    RATE_LIMIT_WAIT,
+)
 from workers.ratelimit import RateLimitTimeout, SharedRateLimit
 
 log = logging.getLogger("recbridge.agora")
 
 STOP_TIMEOUT_S = 30.0  # a synchronous stop may wait ~20 s for the upload
+FAILURES_BEFORE_SWITCH = 2  # the first try and one retry on the same domain
+PRIORITY_ENDPOINTS = frozenset({"acquire", "start", "stop", "update"})
 
 
 class AgoraClient:
@@ -40,8 +54,26 @@ class AgoraClient:
         self._http = session or requests.Session()
         self._http.auth = (settings.agora_customer_id, secret)
         self._http.headers["Content-Type"] = "application/json"
-        self._base = f"{settings.agora_api_base}/v1/apps/{settings.agora_app_id}/cloud_recording"
+        path = f"/v1/apps/{settings.agora_app_id}/cloud_recording"
+        self._bases = [base + path for base in settings.api_bases]
+        self._domain = 0  # index into _bases: where this process sends its calls
+        self._failures = 0  # failures in a row (no answer, 5xx) on the current domain
         self._mode = settings.agora_recording_mode
+
+    @property
+    def domain(self) -> int:
+        return self._domain
+
+    def _answered(self, failed: bool) -> None:
+        if not failed:
+            self._failures = 0
+            return
+        self._failures += 1
+        if self._failures >= FAILURES_BEFORE_SWITCH and len(self._bases) > 1:
+            self._domain = (self._domain + 1) % len(self._bases)
+            self._failures = 0
+            AGORA_DOMAIN_SWITCHES.inc()
+            log.warning("agora.domain_switched", extra={"domain": self._domain})
 
     def close(self) -> None:
         self._http.close()
@@ -96,7 +128,7 @@ class AgoraClient:
         timeout_s: float | None = None,
     ) -> dict[str, Any]:
         try:
-            waited = self._rate_limit.acquire()
+            waited = self._rate_limit.acquire(priority=endpoint in PRIORITY_ENDPOINTS)
         except RateLimitTimeout as exc:
             # Our own budget is spent: the same verdict as Agora's 429, never sent.
             AGORA_REQUESTS.labels(endpoint, "budget_wait").inc()
@@ -106,14 +138,19 @@ class AgoraClient:
         started = time.perf_counter()
         try:
             response = self._http.request(
-                method, self._base + path, json=body, timeout=timeout_s or self._timeout_s
+                method,
+                self._bases[self._domain] + path,
+                json=body,
+                timeout=timeout_s or self._timeout_s,
             )
         except requests.RequestException as exc:
+            self._answered(failed=True)
             AGORA_REQUESTS.labels(endpoint, "network_error").inc()
             log.warning(
                 "agora.network_error", extra={"endpoint": endpoint, "error": type(exc).__name__}
             )
             raise AgoraError(endpoint, None, None, type(exc).__name__, judge(None, None)) from exc
+        self._answered(failed=response.status_code >= 500)
         elapsed = time.perf_counter() - started
         elapsed_ms = round(elapsed * 1000, 1)
         AGORA_LATENCY.labels(endpoint).observe(elapsed)
@@ -130,6 +167,7 @@ class AgoraClient:
                 "code": code,
                 "ms": elapsed_ms,
                 "rate_wait_ms": round(waited * 1000, 1),
+                "domain": self._domain,
             },
         )
         if response.status_code == 200 and isinstance(answer, dict):

@@ -18,7 +18,7 @@ from workers.agora.answers import AgoraError
 from workers.agora.client import STOP_TIMEOUT_S
 from workers.control.leases import LEASE_S
 from workers.control.policy import Next, Step, in_call_wait_s, next_action
-from workers.ratelimit import RATE_WAIT_MAX_S
+from workers.ratelimit import RATE_WAIT_MAX_S, WINDOW_US
 
 T = TypeVar("T")
 
@@ -64,7 +64,7 @@ class Budget:
 def worst_call_s(step: Step, settings: Settings) -> float:
     """The longest one attempt can take: the shared rate limit's wait, then the answer."""
     answer_s = STOP_TIMEOUT_S if step is Step.STOP else settings.agora_http_timeout_s
-    return RATE_WAIT_MAX_S + answer_s
+    return RATE_WAIT_MAX_S + WINDOW_US / 1_000_000 + answer_s
 
 
 def call(step: Step, fn: Callable[[], T], budget: Budget, settings: Settings) -> T:

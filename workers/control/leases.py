@@ -26,6 +26,7 @@ from rq import get_current_job
 
 from workers import jobs, keys, runtime
 from workers.lua import LuaScript
+from workers.metrics import CONTROL_RESUMED
 from workers.queues import JobPolicy, job_policy
 
 log = logging.getLogger("recbridge.control")
@@ -160,6 +161,7 @@ def recover(connection: Redis, policy: JobPolicy, most: int = 50) -> int:
             )
             pipe.execute()
         resumed += 1
+        CONTROL_RESUMED.inc()
         log.warning(
             "control.job_resumed",
             extra={"job_id": job_id, "successor": successor, "func": spec.func, "resumes": resumes},

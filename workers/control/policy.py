@@ -34,7 +34,7 @@ class Next(enum.Enum):
 
 class InCall(enum.Enum):
     NONE = "none"
-    BACKOFF = "backoff"  # full jitter, 1 s base, 8 s cap
+    BACKOFF = "backoff"  # Agora's 1, 3, 6 s (same domain, then the backup), +-20 % jitter
     START_SCHEDULE = "start_schedule"  # Agora's 3, 6, 9 s for a start that timed out
 
 
@@ -45,7 +45,8 @@ class Rule:
 
 
 IN_CALL_ATTEMPTS = 4  # first try and three retries
-BACKOFF_BASE_S, BACKOFF_CAP_S = 1.0, 8.0
+BACKOFF_S = (1.0, 3.0, 6.0)  # agora-reference 4.1: retry the domain, then switch
+BACKOFF_JITTER = 0.2  # so retries of many recordings do not land in the same second
 
 _TRANSIENT = (Meaning.NETWORK, Meaning.SERVER, Meaning.RATE_LIMITED, Meaning.OVERLOADED)
 
@@ -97,15 +98,15 @@ def in_call_wait_s(step: Step, meaning: Meaning, attempt: int, scale: float) -> 
     row = TABLE[step, meaning]
     if row.in_call is InCall.START_SCHEDULE:
         return START_SCHEDULE_S[min(attempt, len(START_SCHEDULE_S)) - 1] * scale
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
-    return random.uniform(0, ceiling) * scale  # full jitter
+    base = BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1]
+    return base * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER) * scale
 
 
 def max_in_call_wait_s(step: Step, meaning: Meaning, attempt: int) -> float:
     row = TABLE[step, meaning]
     if row.in_call is InCall.START_SCHEDULE:
         return START_SCHEDULE_S[min(attempt, len(START_SCHEDULE_S)) - 1]
-    return float(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+    return BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1] * (1 + BACKOFF_JITTER)
 
 
 def failover_delay_s(tries: int) -> float | None:

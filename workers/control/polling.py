@@ -16,15 +16,22 @@ from workers.control.acting import act, not_found
 from workers.control.calls import Budget, BudgetSpent, call
 from workers.control.context import log_recording
 from workers.control.policy import Next, Step, rule
-from workers.control.scheduling import poll_delay_s, schedule_poll
+from workers.control.scheduling import poll_delay_s, poll_plan, schedule_poll
+from workers.metrics import POLLS
 from workers.queues import job_policy
-from workers.recordings import ACTIVE
+from workers.recordings import ACTIVE, now_ms
 
 
 def poll(connection: Redis, settings: Settings, recording_id: str, sid: str) -> None:
     recording = recordings.load(connection, recording_id)
     if recording is None or recording["sid"] != sid or recording["state"] != ACTIVE:
         return
+    ask, later_s = poll_plan(settings, recording, sessions.load(connection, sid), now_ms())
+    if not ask:  # its callbacks say it records: look again when they would be overdue
+        POLLS.labels("callbacks_fresh").inc()
+        schedule_poll(connection, settings, recording, later_s)
+        return
+    POLLS.labels("queried").inc()
     budget = Budget()
     client = runtime.agora_client(connection)
     resource_id = recording["resource_id"]
