@@ -20,4 +20,4 @@ format: setup
 
 bench: setup
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	.venv/bin/python -m bench
+	.venv/bin/python -m bench $(BENCH_ARGS)

@@ -1,4 +1,5 @@
-"""``make bench``: ingest, processing, end to end and memory, side by side in one run."""
+"""``make bench``: ingest, processing, end to end, memory and recording control, side by
+side in one run (``make bench BENCH_ARGS="--parts control"`` for a subset)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import endtoend, ingest, memory, processing, proxy
+from bench import control, endtoend, ingest, memory, processing, proxy
 from tests.support.redis_server import RedisServer
 
 
@@ -29,7 +30,8 @@ def _verdict(name: str, ok: bool, detail: str) -> str:
     return f"- [{'x' if ok else ' '}] {name}: {detail}"
 
 
-PARTS = ("ingest", "processing", "endtoend", "memory", "proxy")
+PARTS = ("ingest", "processing", "endtoend", "memory", "proxy", "control")
+NEEDS_WRK = frozenset({"ingest", "endtoend", "proxy"})
 
 
 def main() -> int:
@@ -40,11 +42,21 @@ def main() -> int:
     parser.add_argument(
         "--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}"
     )
+    parser.add_argument("--control-recordings", type=int, default=1000)
+    parser.add_argument(
+        "--control-scale", type=float, default=0.1, help="EMULATOR_TIME_SCALE of the control run"
+    )
+    parser.add_argument("--control-sim-s", type=float, default=3600, help="simulated seconds")
+    parser.add_argument(
+        "--control-spread-s", type=float, default=300, help="simulated seconds to ask over"
+    )
+    parser.add_argument("--control-outage-s", type=float, default=60, help="0: no outage run")
+    parser.add_argument("--control-workers", type=int, default=4)
     args = parser.parse_args()
     parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     if unknown := set(parts) - set(PARTS):
         parser.error(f"--parts: unknown part(s) {', '.join(sorted(unknown))}")
-    if shutil.which("wrk") is None:
+    if NEEDS_WRK & set(parts) and shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (make bench does it)")
     _print_machine()
     server = RedisServer().start()
@@ -199,12 +211,68 @@ def _proxy(redis_url: str, workdir: Path, args: argparse.Namespace) -> list[str]
     ]
 
 
+def _control(redis_url: str, workdir: Path, args: argparse.Namespace) -> list[str]:
+    rows = []
+    for outage in (0.0, args.control_outage_s) if args.control_outage_s else (0.0,):
+        row = control.run(
+            redis_url,
+            count=args.control_recordings,
+            scale=args.control_scale,
+            sim_seconds=args.control_sim_s,
+            spread_sim_s=args.control_spread_s,
+            outage_sim_s=outage,
+            workers=args.control_workers,
+        )
+        rows.append({"outage_s": outage, **row})
+    _table(
+        f"Recording control ({args.control_recordings} recordings, one App ID, Agora's 10 QPS, "
+        f"time scale {args.control_scale}; times in simulated seconds)",
+        rows,
+        [
+            "outage_s",
+            "recordings",
+            "sim_hours",
+            "real_s",
+            "start_p50_s",
+            "start_p99_s",
+            "queries_per_rec_hour",
+            "http_429",
+            "mismatched",
+            "untracked_live",
+            "query_rate_before",
+            "query_rate_after",
+            "outage_503",
+        ],
+    )
+    calm = rows[0]
+    verdicts = [
+        _verdict("start p99 <= 2 s", calm["start_p99_s"] <= 2, f"{calm['start_p99_s']:.2f} s"),
+        _verdict("0 answers of 429", all(r["http_429"] == 0 for r in rows), "see table"),
+        _verdict(
+            "every recording equals the emulator's truth",
+            all(r["mismatched"] == 0 and r["untracked_live"] == 0 for r in rows),
+            "see table",
+        ),
+    ]
+    if len(rows) > 1:
+        before, after = rows[1]["query_rate_before"], rows[1]["query_rate_after"]
+        verdicts.append(
+            _verdict(
+                "query rate after the outage within 1.2x of before",
+                after <= 1.2 * before,
+                f"{after:.2f}/s after vs {before:.2f}/s before",
+            )
+        )
+    return verdicts
+
+
 MEASURE = {
     "ingest": _ingest,
     "processing": _processing,
     "endtoend": _endtoend,
     "memory": _memory,
     "proxy": _proxy,
+    "control": _control,
 }
 
 
