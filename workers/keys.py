@@ -192,6 +192,8 @@ BUDGET: tuple[Family, ...] = (
     Family(active_recording("*"), "workers.recordings", EXPIRES),
     Family(recording("*"), "workers.recordings", EXPIRES),
     Family(recording_lock("*"), "workers.control", EXPIRES),
+    Family(CONTROL_LEASES, "workers.control.leases", "a lease per running control job"),
+    Family(control_lease("*"), "workers.control.leases", EXPIRES),
     Family(recordings_expiry(), "workers.session_queries", "a member per recording, swept"),
     Family(recordings_by_cname("*"), "workers.recordings", EXPIRES),
     Family(recordings_by_state("*"), "workers.recordings", "six keys; members swept"),
