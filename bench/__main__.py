@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import control, endtoend, ingest, memory, processing, proxy
+from bench import control, endtoend, ingest, memory, processing, proxy, replicated
 from tests.support.redis_server import RedisServer
 
 
@@ -30,8 +30,8 @@ def _verdict(name: str, ok: bool, detail: str) -> str:
     return f"- [{'x' if ok else ' '}] {name}: {detail}"
 
 
-PARTS = ("ingest", "processing", "endtoend", "memory", "proxy", "control")
-NEEDS_WRK = frozenset({"ingest", "endtoend", "proxy"})
+PARTS = ("ingest", "replicated", "processing", "endtoend", "memory", "proxy", "control")
+NEEDS_WRK = frozenset({"ingest", "replicated", "endtoend", "proxy"})
 
 
 def main() -> int:
@@ -268,8 +268,27 @@ def _control(redis_url: str, workdir: Path, args: argparse.Namespace) -> list[st
     return verdicts
 
 
+def _replicated(redis_url: str, workdir: Path, args: argparse.Namespace) -> list[str]:
+    rows = replicated.run(redis_url, workdir, args.seconds, args.rounds)
+    _table(
+        "Ingest with replicated acknowledgement (a local replica attached in both setups; "
+        f"median of {args.rounds} interleaved rounds)",
+        rows,
+        ["setup", "max_rps", "rounds", "p99_ms", "non_2xx"],
+    )
+    without, with_wait = (float(row["max_rps"]) for row in rows)  # type: ignore[arg-type]
+    return [
+        _verdict(
+            "ingest with REDIS_MIN_REPLICAS=1 >= 80% of without",
+            with_wait >= 0.8 * without,
+            f"{100 * with_wait / without:.0f}%",
+        )
+    ]
+
+
 MEASURE = {
     "ingest": _ingest,
+    "replicated": _replicated,
     "processing": _processing,
     "endtoend": _endtoend,
     "memory": _memory,

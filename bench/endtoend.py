@@ -15,6 +15,7 @@ from bench.payloads import SECRET, write_requests
 from bench.processing import WORKERS, rq_workers
 from tests.support import processes
 from workers import keys
+from workers.redis_conn import connect_url
 
 CONNECTIONS = 32  # many slow connections: wrk's per-connection delay then holds the rate
 
@@ -25,7 +26,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def run(redis_url: str, workdir: Path, rate: int, seconds: int) -> dict[str, float]:
-    connection = redis_lib.Redis.from_url(redis_url)
+    connection = connect_url(redis_url, socket_timeout=None)
     connection.flushdb()
     env = {
         "REDIS_URL": redis_url,

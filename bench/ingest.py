@@ -9,10 +9,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-import redis as redis_lib
-
 from bench.harness import gunicorn, wrk
 from bench.payloads import SECRET, write_requests
+from workers.redis_conn import connect_url
 
 APPS = {
     "ceiling (bare Flask view)": "bench.apps:ceiling_app()",
@@ -34,7 +33,7 @@ def run(redis_url: str, workdir: Path, seconds: int, rounds: int) -> list[dict[s
     saturated: dict[str, list[dict[str, float]]] = {name: [] for name in APPS}
     for _ in range(rounds):
         for name, spec in APPS.items():
-            redis_lib.Redis.from_url(redis_url).flushdb()
+            connect_url(redis_url, socket_timeout=None).flushdb()
             write_requests(requests_file, count=60_000, sessions=200)  # fresh notifyMs
             with gunicorn(spec, env) as (url, _pid):
                 wrk(url, requests_file, seconds=1, connections=CONNECTIONS)  # warm up
@@ -44,7 +43,7 @@ def run(redis_url: str, workdir: Path, seconds: int, rounds: int) -> list[dict[s
     rows: list[dict[str, object]] = []
     for name, spec in APPS.items():
         max_rps = statistics.median(run["rps"] for run in saturated[name])
-        redis_lib.Redis.from_url(redis_url).flushdb()
+        connect_url(redis_url, socket_timeout=None).flushdb()
         sizes = write_requests(requests_file, count=60_000, sessions=200)
         with gunicorn(spec, env) as (url, _pid):
             wrk(url, requests_file, seconds=1, connections=CONNECTIONS)

@@ -22,6 +22,7 @@ from workers import keys, transitions
 from workers.drainers import spawn
 from workers.inbox import Submission, encode_entry
 from workers.queues import JobPolicy, events_queue
+from workers.redis_conn import connect_url
 
 BARE_LIST = "bench:bare"
 WORKERS = 2
@@ -54,7 +55,7 @@ def apply_plainly(connection: redis_lib.Redis, event: dict[str, Any]) -> None:
 
 def bare_loop(redis_url: str) -> None:
     """A worker process with no framework: BRPOP, apply, write; exits when idle for 3 s."""
-    connection = redis_lib.Redis.from_url(redis_url)
+    connection = connect_url(redis_url, socket_timeout=None)
     connection.incr("bench:bare:ready")
     while (item := connection.brpop([BARE_LIST], timeout=3)) is not None:
         apply_plainly(connection, orjson.loads(item[1]))
@@ -137,7 +138,7 @@ def run(redis_url: str, count: int, baseline_count: int) -> list[dict[str, objec
     """Rows: recbridge with a backlog of 20 events per session (about one session's life),
     recbridge with one event per session (nothing to coalesce: its worst case), RQ's
     default worker, the bare loop."""
-    connection = redis_lib.Redis.from_url(redis_url)
+    connection = connect_url(redis_url, socket_timeout=None)
     rows = []
     for setup, measure, n in (
         (

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from redis import Redis
+from redis import Redis, RedisError
 from rq import Queue, Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
@@ -19,9 +19,10 @@ from workers.agora.answers import AgoraError
 from workers.agora.bodies import InvalidRequest
 from workers.agora.client import AgoraClient
 from workers.control import request_recording
+from workers.faults import redis_fault
 from workers.queues import ALL_QUEUES, job_policy
 from workers.ratelimit import SharedRateLimit
-from workers.redis_conn import connect
+from workers.redis_conn import connect, describe
 
 
 @dataclass
@@ -34,7 +35,20 @@ pass_context = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
-@click.group()
+class _Commands(click.Group):
+    """A Redis fault ends a command with one line naming it, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RedisError as exc:
+            where = describe(ctx.obj.settings) if isinstance(ctx.obj, Context) else "Redis"
+            raise click.ClickException(
+                f"Redis at {where} is unavailable ({redis_fault(exc)}); try again"
+            ) from None
+
+
+@click.group(cls=_Commands)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Operate recbridge: reads REDIS_URL and the other settings from the environment."""

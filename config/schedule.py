@@ -1,4 +1,7 @@
-"""Periodic jobs for the `clock` process (``rq cron``), as ``workers.jobs`` declares them."""
+"""Periodic jobs for any number of `clock` processes (``rq cron``), as ``workers.jobs``
+declares them. A clock is optional: every worker runs the same duties from its upkeep
+thread (``workers.upkeep``), and each job claims its time slot before acting
+(``workers.periodic``), so several clocks never double an effect."""
 
 from rq import cron
 from rq.utils import import_attribute

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlparse
 
+from config.redis_url import parse_redis_url, redis_url_secrets
+
 T = TypeVar("T")
 
 # Agora's fileNamePrefix rules (agora-reference §4.4): letters and digits per segment,
@@ -84,6 +86,9 @@ class Settings:
     job_retry_intervals_s: tuple[int, ...] = (1, 5, 30, 120, 600)
     dead_letter_retention_s: int = 14 * 24 * 3600
     log_level: str = "INFO"
+    # -- Redis topology (topology) --
+    redis_min_replicas: int = 0
+    redis_wait_timeout_ms: int = 250
     metrics_dir: str = ""  # empty: one per Redis database in the temp dir (config.metrics)
     # ---- recording control at Agora's limits (issue 11) ----
     agora_api_bases: tuple[str, ...] = ()  # AGORA_API_BASES; empty: AGORA_API_BASE alone
@@ -143,6 +148,9 @@ class Settings:
                 "DEAD_LETTER_RETENTION_DAYS", 14 * 24 * 3600, _days_to_seconds
             ),
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
+            redis_min_replicas=reader.get("REDIS_MIN_REPLICAS", 0, _non_negative_int),
+            # Within the web client's 3 s socket timeout, and far inside NCS's 10 s.
+            redis_wait_timeout_ms=reader.get("REDIS_WAIT_TIMEOUT_MS", 250, _int_between(1, 2_000)),
             metrics_dir=reader.get("METRICS_DIR", cls.metrics_dir, _text),
             agora_api_bases=reader.get("AGORA_API_BASES", (), _http_url_list),
             agora_qps_reserved=reader.get("AGORA_QPS_RESERVED", 3, _non_negative_int),
@@ -174,6 +182,7 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret in clear, for the log redaction filter."""
         values: list[str] = [s.reveal() for s in self.ncs_secrets]
+        values.extend(redis_url_secrets(self.redis_url))
         for secret in (
             self.agora_customer_secret,
             self.agora_app_certificate,
@@ -290,15 +299,7 @@ def _log_level(raw: str) -> str:
 
 
 def _redis_url(raw: str) -> str:
-    parsed = urlparse(raw)
-    if parsed.scheme not in {"redis", "rediss", "unix"}:
-        raise ValueError("expected a redis://, rediss:// or unix:// URL")
-    if parsed.scheme != "unix" and not parsed.hostname:
-        raise ValueError("the URL names no host")
-    try:
-        parsed.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise ValueError("the URL has an invalid port") from None
+    parse_redis_url(raw)  # raises ValueError naming what is wrong
     return raw
 
 

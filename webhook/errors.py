@@ -7,7 +7,10 @@ from typing import Any
 
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
+from redis import RedisError
 from werkzeug.exceptions import HTTPException
+
+from workers.faults import redis_fault
 
 log = logging.getLogger("recbridge.web")
 
@@ -27,6 +30,12 @@ def register_error_handlers(app: Flask) -> None:
         body = {"error": name, "message": exc.description}
         headers = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
         return jsonify(body), status, headers
+
+    @app.errorhandler(RedisError)
+    def redis_unavailable(exc: RedisError) -> ResponseReturnValue:
+        # Redis down, failing over, read-only or full: a fault to retry, never a 500.
+        log.error("web.redis_unavailable", extra={"fault": redis_fault(exc)})
+        return jsonify({"error": "unavailable"}), 503, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> ResponseReturnValue:

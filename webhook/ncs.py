@@ -15,7 +15,7 @@ from webhook import signature
 from webhook.context import app_state
 from webhook.errors import error
 from webhook.events import InvalidEvent, is_stale, parse_event
-from workers.inbox import Submission, submit
+from workers.inbox import Replication, Submission, submit
 from workers.metrics import CALLBACKS, EVENTS
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -92,6 +92,9 @@ def receive_callback() -> ResponseReturnValue:
             dedupe_ttl_s=state.settings.ncs_dedupe_ttl_s,
             policy=state.job_policy,
             max_drainers=state.settings.drain_concurrency,
+            replication=Replication(
+                state.settings.redis_min_replicas, state.settings.redis_wait_timeout_ms
+            ),
         )
     except RedisError as exc:
         CALLBACKS.labels("unavailable").inc()

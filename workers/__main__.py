@@ -1,8 +1,10 @@
-"""``python -m workers``: the Procfile's `worker`, an RQ SimpleWorker with RQ's scheduler.
+"""``python -m workers``: the Procfile's `worker`, an RQ SimpleWorker with RQ's scheduler,
+plus an upkeep thread that runs the periodic duties (``workers.upkeep``).
 
-RQ's own CLI worker exits when Redis disappears at the wrong moment (registering, after a
-job); this entrypoint starts working again once Redis is back, so an outage needs no
-restart. A SIGTERM still ends it after the current job (RQ's warm shutdown).
+RQ's own CLI worker exits when Redis refuses it (gone, out of memory, read-only, loading, a
+failover); this entrypoint logs ``worker.redis_fault``, backs off and starts working again
+once Redis takes it, so no fault needs a restart. A SIGTERM ends it after the current job
+(RQ's warm shutdown), and at once while it waits for Redis.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -20,88 +21,92 @@ from config.logging import configure_logging
 from config.metrics import prepare
 from config.settings import settings_or_exit
 
-MAINTENANCE_INTERVAL_S = 30  # how soon jobs of a dead worker are found and retried
-RECONNECT_PAUSE_S = (1, 2, 5, 10)
-_asked_while_starting = threading.Event()
-
 
 def main() -> int:
-    hold_stop_requests(_asked_while_starting.set)
+    asked_while_starting = threading.Event()
+    _stop_on_signals(asked_while_starting.set)  # from the very start: a stop is never a kill
     settings = settings_or_exit()
     prepare(settings, "worker")  # before anything imports prometheus_client
 
-    from redis import ConnectionError as RedisConnectionError  # noqa: PLC0415
-    from redis import Redis  # noqa: PLC0415
-    from redis import TimeoutError as RedisTimeoutError  # noqa: PLC0415
+    from redis import RedisError  # noqa: PLC0415
+    from rq.exceptions import StopRequested  # noqa: PLC0415
 
-    from workers import runtime  # noqa: PLC0415
+    from workers import runtime, upkeep  # noqa: PLC0415
     from workers.deadletters import on_job_exception  # noqa: PLC0415
+    from workers.faults import backoff_s, redis_fault  # noqa: PLC0415
     from workers.joblog import JobContextFilter  # noqa: PLC0415
     from workers.lineage import end_children_with_this_process  # noqa: PLC0415
     from workers.queues import ALL_QUEUES  # noqa: PLC0415
+    from workers.redis_conn import connect, describe  # noqa: PLC0415
     from workers.worker_class import RecbridgeWorker  # noqa: PLC0415
 
+    _stop_on_signals(runtime.request_stop)
+    if asked_while_starting.is_set():
+        return 0
     configure_logging(settings.log_level, settings.secret_values(), [JobContextFilter()])
     end_children_with_this_process()  # RQ's scheduler must not outlive a killed worker
     log = logging.getLogger("recbridge.worker")
-    # No socket timeout here: RQ blocks on BLPOP for minutes between jobs.
-    connection = Redis.from_url(
-        settings.redis_url, socket_connect_timeout=5, health_check_interval=30
-    )
-    failures = 0
-    while True:
-        # Also after a Redis loss: RQ's handlers belong to the previous worker object.
-        hold_stop_requests(runtime.request_stop)
-        if _asked_while_starting.is_set() or runtime.stop_requested():
-            return 0
-        try:
-            worker = RecbridgeWorker(
-                list(ALL_QUEUES),
-                connection=connection,
-                exception_handlers=[on_job_exception],
-                maintenance_interval=MAINTENANCE_INTERVAL_S,
-            )
-            worker.work(with_scheduler=True, logging_level=settings.log_level)
-            hold_stop_requests(runtime.request_stop)
-            # SIGTERM/SIGINT: a warm shutdown was asked for. RQ flags it only when the
-            # signal comes during a job; when idle it just leaves its loop.
-            if worker._stop_requested or runtime.stop_requested():
+    log.info("worker.starting", extra={"redis": describe(settings)})
+    # No socket timeout of our own: RQ sets one that fits its blocking dequeue.
+    connection = connect(settings, socket_timeout=None)
+    upkeeper = upkeep.start(connect(settings), settings, runtime.stopping_event())
+    try:
+        failures = 0
+        while not runtime.stop_requested():
+            try:
+                worker = RecbridgeWorker(
+                    list(ALL_QUEUES),
+                    connection=connection,
+                    exception_handlers=[on_job_exception],
+                    maintenance_interval=MAINTENANCE_INTERVAL_S,
+                )
+                worker.work(with_scheduler=True, logging_level=settings.log_level)
+                # SIGTERM/SIGINT: a warm shutdown was asked for. RQ flags it only when the
+                # signal comes during a job; when idle it just leaves its loop.
+                if worker._stop_requested or runtime.stop_requested():
+                    return 0
+                pause = RESTART_PAUSE_S
+                log.error("worker.stopped_unasked", extra={"retry_in_s": pause})
+            except StopRequested:
                 return 0
-            log.error("worker.stopped_unasked", extra={"retry_in_s": RECONNECT_PAUSE_S[0]})
-            _pause(RECONNECT_PAUSE_S[0], runtime.stop_requested)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            hold_stop_requests(runtime.request_stop)
-            pause = RECONNECT_PAUSE_S[min(failures, len(RECONNECT_PAUSE_S) - 1)]
-            failures += 1
-            log.error("worker.redis_lost", extra={"error": str(exc), "retry_in_s": pause})
-            _pause(pause, runtime.stop_requested)
+            except RedisError as exc:
+                failures += 1
+                pause = backoff_s(failures)
+                log.error(
+                    "worker.redis_fault",
+                    extra={"fault": redis_fault(exc), "error": str(exc)[:200], "retry_in_s": pause},
+                )
+            _stop_on_signals(runtime.request_stop)  # RQ's handlers left with its loop
+            if runtime.wait_for_stop(pause):
+                return 0
+        return 0
+    finally:
+        # The upkeep thread must end before the interpreter does: a daemon thread
+        # inside a Redis call while Python finalizes can crash the process.
+        runtime.request_stop()
+        upkeeper.join(timeout=UPKEEP_JOIN_S)
 
 
-def _pause(seconds: float, stop_requested: Callable[[], bool]) -> None:
-    """Sleep, but end at once when a stop is asked for."""
-    deadline = time.monotonic() + seconds
-    while not stop_requested() and time.monotonic() < deadline:
-        time.sleep(0.1)
+MAINTENANCE_INTERVAL_S = 30  # how soon RQ finds and retries jobs of a dead worker
+RESTART_PAUSE_S = 1.0
+UPKEEP_JOIN_S = 5.0  # longer than one round of its Redis calls (3 s socket timeout)
 
 
-def hold_stop_requests(on_stop: Callable[[], None]) -> None:
-    """Until RQ installs its own handlers (after it forks its scheduler), a SIGTERM or
-    SIGINT is remembered rather than fatal; the worker then stops before its first job.
-
-    Without this, a stop that came while the worker was starting killed it outright and
-    left RQ's scheduler lock held for a minute.
-    """
+def _stop_on_signals(request_stop: Callable[[], None]) -> None:
+    """Outside RQ's loop (starting, or waiting for Redis), a SIGTERM or SIGINT is
+    remembered rather than fatal; the worker then stops before its next job (see
+    ``RecbridgeWorker._install_signal_handlers``) or at once while it waits."""
     main_pid = os.getpid()
 
-    def remember(signum: int, frame: FrameType | None) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         if os.getpid() != main_pid:  # RQ's forked scheduler, before it set its own handler
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        on_stop()
+        request_stop()
 
-    signal.signal(signal.SIGTERM, remember)
-    signal.signal(signal.SIGINT, remember)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from redis import Redis, RedisError
 from rq import get_current_job
 
 from config.settings import Settings
-from workers import autorecord, jobs, keys, runtime, sessions
+from workers import autorecord, jobs, keys, periodic, runtime, sessions
 from workers.channels import drain_channel
 from workers.deadletters import record_stream
 from workers.drainers import (
@@ -104,18 +104,28 @@ def _park(connection: Redis, settings: Settings, stream: str, queue: str, exc: E
 
 
 def watch_drainers() -> int:
-    """Periodic (the `clock` process): recover dead drain jobs' streams, and start a drain
-    job when streams are ready and no live job will take them (no callback may come to
-    start one). Returns the streams handed back."""
+    """Periodic job (queued by any `clock`): ``recover_drainers``, once per slot however
+    many clocks and workers ask. Returns the streams handed back."""
     job = get_current_job()
     assert job is not None, "watch_drainers runs as an RQ job"
-    connection, settings = job.connection, runtime.settings()
+    if not periodic.claim_run(job.connection, jobs.WATCH_DRAINERS):
+        return 0
+    return recover_drainers(job.connection, runtime.settings())
+
+
+def recover_drainers(connection: Redis, settings: Settings) -> int:
+    """Recover dead drain jobs' streams, and start a drain job when streams are ready and
+    no live job will take them (no callback may come to start one). Every worker runs this
+    every few seconds (``workers.upkeep``), so it needs no clock. Returns the streams
+    handed back."""
     handed_back = recover_dead(connection)
     now_ms = redis_now_ms(connection)
     live = connection.zcount(keys.DRAINERS, now_ms, "+inf")
     if connection.llen(keys.READY) and live < settings.drain_concurrency:
         spawn(connection, events_queue(connection), job_policy(settings))
         log.warning("drain.watchdog_started_drainer", extra={"live": live})
+    if handed_back:
+        log.warning("drain.recovered_dead_drainer", extra={"streams": handed_back})
     return handed_back
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from redis import Redis, WatchError
+from redis import Redis, RedisError, WatchError
+from redis.exceptions import NoScriptError
 from rq import Queue
 
 from workers import keys
@@ -27,6 +28,7 @@ from workers.queues import JobPolicy
 # this many and this many bytes of entries: a flood of large bodies cannot fill Redis.
 UNROUTED_KEEP = 10_000
 UNROUTED_KEEP_BYTES = 16 * 1024 * 1024
+PROBE_TTL_S = 60
 Outcome = Literal["accepted", "duplicate"]
 
 # The fast path, one round trip, taken unless a drain job must be added: marker, event and,
@@ -69,6 +71,21 @@ return 1
 UNROUTED = LuaScript(_UNROUTED)
 
 
+class NotReplicated(RedisError):
+    """Stored on the primary, but fewer replicas than asked acknowledged it in time."""
+
+
+@dataclass(frozen=True)
+class Replication:
+    """``REDIS_MIN_REPLICAS`` / ``REDIS_WAIT_TIMEOUT_MS``: 0 replicas asks for no WAIT."""
+
+    min_replicas: int = 0
+    timeout_ms: int = 250
+
+
+NO_REPLICATION = Replication()
+
+
 @dataclass(frozen=True)
 class Submission:
     notice_id: str
@@ -99,8 +116,65 @@ def submit(
     dedupe_ttl_s: int,
     policy: JobPolicy,
     max_drainers: int = 2,
+    replication: Replication = NO_REPLICATION,
 ) -> Outcome:
-    """Store ``sub`` durably exactly once. Raises redis errors when Redis cannot take it."""
+    """Store ``sub`` durably exactly once. Raises redis errors when Redis cannot take it,
+    and ``NotReplicated`` when it is stored but not yet on ``replication.min_replicas``
+    replicas (the resent callback then finds it a duplicate, and waits again)."""
+    if replication.min_replicas == 0:
+        plain = _submit(connection, queue, sub, dedupe_ttl_s, policy, max_drainers, None)
+        assert plain is not None, "only a WAITed fast path answers None"
+        return plain
+    outcome = _submit(connection, queue, sub, dedupe_ttl_s, policy, max_drainers, replication)
+    if outcome is None:  # the fast path stored it and WAIT already answered
+        return "accepted"
+    confirm_replicated(connection, replication)
+    return outcome
+
+
+def confirm_replicated(connection: Redis, replication: Replication) -> None:
+    """Raise ``NotReplicated`` unless everything written so far, by any client, is on
+    enough replicas: a fresh write first moves this connection's offset past them all."""
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.set(keys.REPLICATION_PROBE, 1, ex=PROBE_TTL_S)
+        pipe.wait(replication.min_replicas, replication.timeout_ms)
+        acknowledged = int(pipe.execute()[-1])
+    if acknowledged < replication.min_replicas:
+        raise NotReplicated(f"{acknowledged} of {replication.min_replicas} replicas acknowledged")
+
+
+def _fast_path_and_wait(
+    connection: Redis, stream_keys: list[str], args: list[Any], replication: Replication
+) -> int | None:
+    """The fast path and WAIT in one round trip (one connection, so WAIT covers the
+    script's writes). Returns the script's answer, or None when it stored the event and
+    enough replicas acknowledged it."""
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.evalsha(FAST_PATH.sha, len(stream_keys), *stream_keys, *args)
+        pipe.wait(replication.min_replicas, replication.timeout_ms)
+        fast, acknowledged = pipe.execute(raise_on_error=False)
+    if isinstance(fast, NoScriptError):  # a restarted or failed-over Redis forgot it
+        return int(FAST_PATH.run(connection, stream_keys, args))
+    if isinstance(fast, Exception):
+        raise fast
+    if int(fast) != 1:
+        return int(fast)
+    if isinstance(acknowledged, Exception):
+        raise acknowledged
+    if int(acknowledged) < replication.min_replicas:
+        raise NotReplicated(f"{acknowledged} of {replication.min_replicas} replicas acknowledged")
+    return None
+
+
+def _submit(
+    connection: Redis,
+    queue: Queue,
+    sub: Submission,
+    dedupe_ttl_s: int,
+    policy: JobPolicy,
+    max_drainers: int,
+    replication: Replication | None,
+) -> Outcome | None:
     marker = keys.notice_marker(sub.notice_id)
     entry = encode_entry(sub)
     if sub.stream is None:
@@ -112,9 +186,14 @@ def submit(
         keys.READY,
         keys.DRAINERS,
     ]
-    fast = int(
-        FAST_PATH.run(connection, stream_keys, [entry, dedupe_ttl_s, sub.stream, max_drainers])
-    )
+    args: list[Any] = [entry, dedupe_ttl_s, sub.stream, max_drainers]
+    if replication is None:
+        fast = int(FAST_PATH.run(connection, stream_keys, args))
+    else:
+        answer = _fast_path_and_wait(connection, stream_keys, args, replication)
+        if answer is None:
+            return None
+        fast = answer
     if fast == 0:
         return "duplicate"
     if fast == 1:

@@ -7,7 +7,7 @@ Each job has exactly one retry owner (``RetryOwner``):
 - ``JOB``: the job schedules its own successor (a poll, a stop waiting out a failover); it
   must not raise into RQ's retry, so it is enqueued without one. A failed poll that both
   scheduled a successor and raised into RQ's retry added a polling loop per failure.
-- ``NEXT_TICK``: a periodic job of the clock; its next run is the retry.
+- ``NEXT_TICK``: a periodic job (workers' upkeep, or a clock); its next run is the retry.
 """
 
 from __future__ import annotations
@@ -78,9 +78,11 @@ RUN_START = JobSpec("workers.control.run_start", CONTROL_QUEUE, CONTROL_TIMEOUT_
 RUN_STOP = JobSpec("workers.control.run_stop", CONTROL_QUEUE, CONTROL_TIMEOUT_S, RetryOwner.JOB)
 POLL = JobSpec("workers.control.poll", CONTROL_QUEUE, CONTROL_TIMEOUT_S, RetryOwner.JOB)
 RECONCILE = JobSpec("workers.control.reconcile", CONTROL_QUEUE, CONTROL_TIMEOUT_S, RetryOwner.RQ)
-# Periodic, run by the clock (config/schedule.py).
+# Periodic: every worker's upkeep thread runs them (workers.upkeep), and any clock queues
+# them (config/schedule.py); each claims its slot first (workers.periodic). The drain
+# watch runs every 2 s so a dead drain job (lease 10 s) is recovered within 15 s.
 WATCH_DRAINERS = JobSpec(
-    "workers.drain.watch_drainers", EVENTS_QUEUE, 30, RetryOwner.NEXT_TICK, interval_s=5
+    "workers.drain.watch_drainers", EVENTS_QUEUE, 30, RetryOwner.NEXT_TICK, interval_s=2
 )
 WATCH_LEASES = JobSpec(
     "workers.control.leases.watch_leases", CONTROL_QUEUE, 30, RetryOwner.NEXT_TICK, interval_s=5

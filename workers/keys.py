@@ -153,6 +153,17 @@ def split_index_member(member: str) -> tuple[str, str | None]:
     return record_id, (cname if _ else None)
 
 
+# -- Redis topology (topology) --
+# A write made just before WAIT, so WAIT covers every earlier write (a duplicate's marker
+# may have been written by another connection). Expires; rewritten by every check.
+REPLICATION_PROBE = f"{PREFIX}replication-probe"
+
+
+def periodic_claim(name: str) -> str:
+    """The last time slot a periodic duty ran in (expires after two slots)."""
+    return f"{PREFIX}periodic:{name}"
+
+
 # ---- the memory budget -------------------------------------------------------------
 # Every key recbridge (and RQ, for it) leaves in Redis belongs to one family below, with
 # the module that owns it and how it is bounded: EXPIRES (it always carries a TTL) or a
@@ -201,6 +212,8 @@ BUDGET: tuple[Family, ...] = (
     Family(dead_letter("*"), "workers.deadletters", EXPIRES),
     Family(DEAD_LETTERS, "workers.deadletters", EXPIRES),
     Family(READY_PROBE, "webhook.health", EXPIRES),
+    Family(REPLICATION_PROBE, "workers.inbox", EXPIRES),
+    Family(periodic_claim("*"), "workers.periodic", EXPIRES),  # two slots
     # RQ's own keys, for the jobs recbridge queues (result_ttl 1 s or 500 s, failure_ttl set).
     Family("rq:job:*", "rq", "a queued or running job; deleted or given a TTL when done"),
     Family("rq:queue:*", "rq", "jobs waiting; workers take them"),

@@ -21,6 +21,11 @@ class RecbridgeWorker(SimpleWorker):
         if runtime.stop_requested():  # asked while starting (workers.__main__): stop first
             self._stop_requested = True
 
+    def subscribe(self) -> None:
+        # RQ's pubsub thread must not take the SIGTERM meant for the main thread.
+        with runtime.stop_signals_blocked():
+            super().subscribe()  # type: ignore[no-untyped-call]
+
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         runtime.request_stop()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]

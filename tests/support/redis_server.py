@@ -34,6 +34,7 @@ class RedisServer:
         self.appendonly = appendonly
         self.dir = Path(tempfile.mkdtemp(prefix="recbridge-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra_args: list[str] = []  # more redis-server options (a replica's replicaof)
 
     @property
     def url(self) -> str:
@@ -55,6 +56,7 @@ class RedisServer:
         ]
         if self.appendonly:
             args += ["--appendfsync", "always"]
+        args += self.extra_args
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10
@@ -62,6 +64,8 @@ class RedisServer:
             try:
                 client.ping()
                 return self
+            except redis.ResponseError:
+                return self  # it answers, with a refusal (a replica not synced yet: MASTERDOWN)
             except redis.ConnectionError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise RuntimeError(f"redis-server did not start on port {self.port}") from None

@@ -21,6 +21,7 @@ class Service:
     logs: list[tuple[str, str]]
     env: dict[str, str] = field(default_factory=dict)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    others: list[subprocess.Popen[bytes]] = field(default_factory=list)  # web, clocks
 
     def add_worker(self) -> subprocess.Popen[bytes]:
         """Another worker process, as a process manager would start one."""
@@ -35,7 +36,11 @@ class Service:
 
 @contextlib.contextmanager
 def run_service(
-    redis_url: str, extra_env: Mapping[str, str] | None = None, *, workers: int = 2
+    redis_url: str,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    workers: int = 2,
+    clocks: int = 1,
 ) -> Iterator[Service]:
     env = {
         "REDIS_URL": redis_url,
@@ -49,13 +54,14 @@ def run_service(
     port = int(env["PORT"])
     web = processes.start("web", env)
     service = Service(f"http://127.0.0.1:{port}", [], env)
-    others: list[subprocess.Popen[bytes]] = []
+    others = service.others
+    others.append(web)
     try:
         processes.wait_http(f"{service.base}/healthz", web)
         for _ in range(workers):
             service.add_worker()
-        others.append(processes.start("clock", env))
+        others.extend(processes.start("clock", env) for _ in range(clocks))
         yield service
     finally:
-        service.logs.extend(processes.stop(p) for p in [web, *service.workers, *others])
+        service.logs.extend(processes.stop(p) for p in [*service.workers, *others])
         shutil.rmtree(env["METRICS_DIR"], ignore_errors=True)
