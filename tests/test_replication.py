@@ -37,9 +37,9 @@ def replica(redis_url: str, redis: redis_lib.Redis) -> Iterator[redis_lib.Redis]
         server.cleanup()
 
 
-def _client(settings: Settings, min_replicas: int) -> FlaskClient:
+def _client(settings: Settings, min_replicas: int, timeout_ms: int) -> FlaskClient:
     changed = dataclasses.replace(
-        settings, redis_min_replicas=min_replicas, redis_wait_timeout_ms=100
+        settings, redis_min_replicas=min_replicas, redis_wait_timeout_ms=timeout_ms
     )
     return create_app(changed).test_client()
 
@@ -53,7 +53,7 @@ def _post(client: FlaskClient, notice_id: str) -> tuple[int, object, str | None]
 def test_without_a_replica_the_event_is_kept_but_not_acknowledged(
     settings: Settings, redis: redis_lib.Redis
 ) -> None:
-    client = _client(settings, 1)
+    client = _client(settings, 1, 100)  # no replica: it can only time out
     assert _post(client, "n-1") == (503, {"error": "unavailable"}, "5")
     assert redis.exists(keys.notice_marker("n-1"))  # stored on the primary all the same
     # The resend is a duplicate, and still not acknowledged: it is not on a replica yet.
@@ -63,12 +63,12 @@ def test_without_a_replica_the_event_is_kept_but_not_acknowledged(
 def test_with_a_replica_accepted_and_duplicate_are_acknowledged(
     settings: Settings, redis: redis_lib.Redis, replica: redis_lib.Redis
 ) -> None:
-    client = _client(settings, 1)
+    client = _client(settings, 1, 2000)  # a loaded machine may take a while to ack
     assert _post(client, "n-2")[:2] == (200, {"status": "accepted"})
     assert replica.exists(keys.notice_marker("n-2"))  # on the replica before the 200
     assert _post(client, "n-2")[:2] == (200, {"status": "duplicate"})
     # Two replicas asked, one there: refused.
-    assert _post(_client(settings, 2), "n-3")[0] == 503
+    assert _post(_client(settings, 2, 100), "n-3")[0] == 503
 
 
 def test_a_slot_is_claimed_once_however_many_ask(redis_url: str, redis: redis_lib.Redis) -> None:
