@@ -100,11 +100,18 @@ def sessions_show(ctx: Context, sid: str, as_json: bool) -> None:
 @pass_context
 def sessions_resync(ctx: Context, sid: str) -> None:
     """Ask Agora's query for the session now and fold the answer in."""
+    if not ctx.settings.recording_enabled:
+        raise click.ClickException("AGORA_APP_ID is not set: recbridge cannot ask Agora")
     session = sessions.load(ctx.redis, sid)
-    recording_id = (session and session.get("recording_id")) or recordings.for_sid(ctx.redis, sid)
+    if session is None:
+        raise click.ClickException(f"no session {sid!r}")
+    recording_id = session.get("recording_id") or recordings.for_sid(ctx.redis, sid)
     recording = recordings.load(ctx.redis, recording_id) if recording_id else None
-    if session is None or recording is None or not ctx.settings.recording_enabled:
-        raise click.ClickException("only sessions started by recbridge can be queried")
+    if recording is None:
+        # Agora's query needs the resource id, which only the starter of a session knows.
+        raise click.ClickException(
+            f"session {sid!r} was not started by recbridge: Agora's query needs its resource id"
+        )
     limit = SharedRateLimit(ctx.redis, ctx.settings.agora_app_id or "", ctx.settings.agora_qps)
     client = AgoraClient(ctx.settings, limit, timeout_s=ctx.settings.agora_http_timeout_s)
     try:
@@ -242,6 +249,9 @@ def letters_replay(ctx: Context, letter_ids: tuple[str, ...], replay_all: bool) 
             if not letter["replays"]
         )
     if not letter_ids:
+        if replay_all:
+            click.echo("no dead letters to replay")
+            return
         raise click.ClickException("name dead letters to replay, or --all")
     policy, missing = job_policy(ctx.settings), []
     with click.progressbar(letter_ids, label="replaying", file=sys.stderr) as bar:

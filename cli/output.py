@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -36,11 +37,25 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 def detail(value: dict[str, Any]) -> None:
+    """One ``key  value`` line each: values as JSON, epoch milliseconds as ISO 8601 UTC."""
     width = max(len(k) for k in value)
     for key, item in value.items():
-        shown = (
-            item
-            if isinstance(item, str | int | float | bool) or item is None
-            else (orjson.dumps(item).decode())
-        )
-        click.echo(f"{key.ljust(width)}  {shown}")
+        click.echo(f"{key.ljust(width)}  {shown(key, item)}")
+
+
+# Epoch milliseconds after 1973: a time, not a duration or a count.
+_EARLIEST_TIME_MS = 100_000_000_000
+
+
+def shown(key: str, item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    if (
+        key.endswith("_ms")
+        and isinstance(item, int)
+        and not isinstance(item, bool)
+        and item >= _EARLIEST_TIME_MS
+    ):
+        at = datetime.fromtimestamp(item / 1000, tz=UTC)
+        return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return orjson.dumps(item).decode()
