@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from config.rq_logs import RqLogFilter
+
 # Attributes every LogRecord has; anything else came from ``extra=`` and is logged as a field.
 _RECORD_FIELDS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 REDACTED = "[redacted]"
@@ -22,8 +24,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
+        rq_event = getattr(record, "rq_event", None)
+        if rq_event is not None:  # RQ's free text (config.rq_logs): a name, and the text
+            line["event"], line["message"] = rq_event, getattr(record, "rq_text", "")
         for name, value in record.__dict__.items():
-            if name not in _RECORD_FIELDS and not name.startswith("_"):
+            if name not in _RECORD_FIELDS and not name.startswith(("_", "rq_")):
                 line[name] = value
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
@@ -72,6 +77,7 @@ def configure_logging(
     handler = logging.StreamHandler(sys.stdout)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(RedactingFormatter(JsonFormatter(), secrets))
+    handler.addFilter(RqLogFilter())
     for log_filter in filters:
         handler.addFilter(log_filter)
     root.addHandler(handler)
