@@ -32,7 +32,12 @@ class EmulatorSettings:
         try:
             secrets = [s.strip() for s in env.get("AGORA_NCS_SECRET", cls.ncs_secret).split(",")]
             faults = env.get("EMULATOR_FAULTS", "{}")
-            orjson.loads(faults)
+            from emulator.faults import Faults  # noqa: PLC0415 - the emulator package imports us
+
+            try:
+                Faults().update(orjson.loads(faults))  # refused at start, naming the fault
+            except ValueError as exc:
+                raise SettingsError(f"EMULATOR_FAULTS: {exc}") from None
             return cls(
                 port=int(env.get("EMULATOR_PORT", cls.port)),
                 callback_url=env.get("EMULATOR_CALLBACK_URL", cls.callback_url),
@@ -50,5 +55,7 @@ class EmulatorSettings:
                 resource_ttl_s=float(env.get("EMULATOR_RESOURCE_TTL_S", cls.resource_ttl_s)),
                 faults=faults,
             )
+        except SettingsError:
+            raise
         except ValueError as exc:
             raise SettingsError(f"EMULATOR_*: {exc}") from None

@@ -25,9 +25,11 @@ class Faults:
     rate_limited: int = 0  # next calls answer 429
     stop_nothing_recorded: int = 0  # next stop calls answer 206 / code 435
 
-    def update(self, changes: dict[str, Any]) -> None:
+    def update(self, changes: Any) -> None:
+        if not isinstance(changes, dict):
+            raise ValueError('faults must be a JSON object, e.g. {"drops": 0.2}')
         known = {f.name: f.type for f in fields(self)}
-        unknown = set(changes) - set(known)
+        unknown = {str(name) for name in changes} - set(known)
         if unknown:
             raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}")
         for name, value in changes.items():

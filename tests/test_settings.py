@@ -1,5 +1,6 @@
 import pytest
 
+from config.emulator import EmulatorSettings
 from config.settings import Secret, Settings, SettingsError
 
 
@@ -75,3 +76,18 @@ def test_a_malformed_value_is_refused_naming_the_variable(name: str, value: str)
 def test_web_requires_an_ncs_secret() -> None:
     with pytest.raises(SettingsError, match=r"^AGORA_NCS_SECRET"):
         Settings.from_env({}).require_web()
+
+
+@pytest.mark.parametrize(
+    ("faults", "said"),
+    [
+        ('{"nope": 1}', "EMULATOR_FAULTS: unknown faults: nope"),
+        ("[1]", "EMULATOR_FAULTS: faults must be a JSON object"),
+        ('{"drops": -1}', "EMULATOR_FAULTS: drops must be a non-negative number"),
+    ],
+)
+def test_emulator_faults_are_checked_at_start(faults: str, said: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        EmulatorSettings.from_env({"EMULATOR_FAULTS": faults})
+    assert str(refused.value).startswith(said)
+    assert EmulatorSettings.from_env({"EMULATOR_FAULTS": '{"drops": 0.2}'}).faults
