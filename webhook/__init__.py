@@ -13,6 +13,7 @@ from webhook.console_pages import console_bp
 from webhook.context import AppState
 from webhook.errors import register_error_handlers
 from webhook.health import health_bp
+from webhook.jsonio import BoundedJSONProvider
 from webhook.metrics import metrics_bp
 from webhook.ncs import MAX_BODY_BYTES, ncs_bp
 from workers.queues import events_queue, job_policy
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = (settings or load_settings()).require_web()
     configure_logging(settings.log_level, settings.secret_values())
     app = Flask(__name__)
+    app.json = BoundedJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1  # see ncs._read_body
     connection = connect(settings)
     app.extensions["recbridge"] = AppState(
