@@ -57,8 +57,9 @@ def prepare(settings: Settings, role: str) -> None:
     def remove_own() -> None:
         if os.getpid() == owner:  # forked children (gunicorn workers) inherit this hook
             shutil.rmtree(own, ignore_errors=True)
-            with contextlib.suppress(OSError):  # only when no other tree is left
-                os.rmdir(base)
+            if not settings.metrics_dir:  # the default one in the temp dir, once empty
+                with contextlib.suppress(OSError):
+                    os.rmdir(base)
 
     atexit.register(remove_own)
 

@@ -87,4 +87,4 @@ def test_counters_start_from_zero_after_a_restart_even_after_a_kill(
     finally:
         processes.stop(web)
     assert web.returncode == 0
-    assert not metrics.exists()  # a clean stop leaves nothing behind
+    assert not list(metrics.iterdir())  # a clean stop leaves nothing behind
