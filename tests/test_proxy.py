@@ -32,6 +32,7 @@ pytestmark = [
 SLOW_CLIENTS = 200
 CALLBACKS = 40
 LIMIT_MS = 100
+MIB = 1024 * 1024
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -65,6 +66,11 @@ def test_slow_clients_behind_nginx_leave_callbacks_answered(service: Service) ->
                 timings.append(ms)
         finally:
             slow.close()
+        # The endpoint's body limit, held by nginx as the app holds it: 1 MiB passes.
+        big = requests.post(f"{proxy}/agora/ncs", data=b"x" * (MIB + 1), timeout=10)
+        assert (big.status_code, big.json()) == (413, {"error": "too_large"})
+        limit = requests.post(f"{proxy}/agora/ncs", data=b"x" * MIB, timeout=10)
+        assert (limit.status_code, limit.json()) == (401, {"error": "invalid_signature"})
     timings.sort()
     print(f"behind nginx, {SLOW_CLIENTS} slow clients: median {statistics.median(timings):.1f} ms")
     # Each answer within the limit; one slow outlier of 40 is the shared machine, not the

@@ -19,14 +19,16 @@ from typing import Any
 
 import orjson
 from redis import Redis, WatchError
+from rq import get_current_job
 
-from workers import keys, transitions
+from workers import jobs, keys, periodic, transitions
 from workers.lua import LuaScript
 
 log = logging.getLogger("recbridge.compaction")
 
 COMPACT_AFTER_S = 3600
 BATCH = 500
+RUN_BUDGET_S = 200  # within the periodic job's 300 s timeout; what is left waits 5 minutes
 # KEYS: the schedule. ARGV: sid, the score it was read with.
 FORGET_UNLESS_RESCHEDULED = LuaScript(
     "if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then"
@@ -138,11 +140,25 @@ def schedule(pipe: Any, sid: str, state: str) -> None:
         pipe.zadd(keys.sessions_compact(), {sid: int(time.time()) + COMPACT_AFTER_S})
 
 
-def compact_due(connection: Redis, now_s: float | None = None) -> int:
-    """Compact every session due by ``now_s``; returns how many were compacted."""
+def compact_due_job() -> int:
+    """Periodic (queued by workers' upkeep and any `clock`, every 5 minutes): compact the
+    sessions that are due, once per slot however many asked."""
+    job = get_current_job()
+    assert job is not None, "compact_due_job runs as an RQ job"
+    if not periodic.claim_run(job.connection, jobs.COMPACT_SESSIONS):
+        return 0
+    return compact_due(job.connection, budget_s=RUN_BUDGET_S)
+
+
+def compact_due(
+    connection: Redis, now_s: float | None = None, budget_s: float | None = None
+) -> int:
+    """Compact every session due by ``now_s`` (or as many as ``budget_s`` seconds allow:
+    the rest wait for the next run); returns how many were compacted."""
     now_s = time.time() if now_s is None else now_s
+    stop_at = None if budget_s is None else time.monotonic() + budget_s
     done = 0
-    while True:
+    while stop_at is None or time.monotonic() < stop_at:
         due = connection.zrangebyscore(
             keys.sessions_compact(), 0, now_s, 0, BATCH, withscores=True, score_cast_func=bytes
         )
@@ -152,6 +168,7 @@ def compact_due(connection: Redis, now_s: float | None = None) -> int:
             FORGET_UNLESS_RESCHEDULED.run(connection, [keys.sessions_compact()], [member, score])
         if len(due) < BATCH:
             return done
+    return done
 
 
 def compact_session(connection: Redis, sid: str) -> int:

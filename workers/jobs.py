@@ -94,6 +94,9 @@ SWEEP_SESSIONS = JobSpec(
     RetryOwner.NEXT_TICK,
     interval_s=3600,
 )
+COMPACT_SESSIONS = JobSpec(
+    "workers.compaction.compact_due_job", EVENTS_QUEUE, 300, RetryOwner.NEXT_TICK, interval_s=300
+)
 
 REGISTRY: dict[str, JobSpec] = {
     spec.func: spec
@@ -109,6 +112,7 @@ REGISTRY: dict[str, JobSpec] = {
         WATCH_DRAINERS,
         WATCH_LEASES,
         SWEEP_SESSIONS,
+        COMPACT_SESSIONS,
     )
 }
 PERIODIC = tuple(spec for spec in REGISTRY.values() if spec.interval_s is not None)

@@ -63,14 +63,12 @@ def session_events(connection: Redis, sid: str) -> list[dict[str, Any]]:
 
 
 def sweep_expired_job() -> int:
-    """Periodic (queued by workers' upkeep and any `clock`): compact finished sessions,
-    and forget expired sessions and recordings in every index, once per slot however many
-    asked."""
+    """Periodic (queued by workers' upkeep and any `clock`): forget expired sessions and
+    recordings in every index, once per slot however many asked."""
     job = get_current_job()
     assert job is not None, "sweep_expired_job runs as an RQ job"
     if not periodic.claim_run(job.connection, jobs.SWEEP_SESSIONS):
         return 0
-    compaction.compact_due(job.connection)
     return sweep_expired(job.connection)
 
 
