@@ -22,7 +22,7 @@ from tests.support.redis_server import free_port
 from tests.support.workers import run_burst
 from tests.test_ops_api import work_with_dead_letters
 from webhook import console_auth, console_pages, console_views, create_app
-from workers import ops_status, recordings
+from workers import compaction, ops_status, recordings
 from workers.queues import CONTROL_QUEUE
 from workers.ratelimit import SharedRateLimit
 
@@ -294,6 +294,23 @@ def test_a_long_timeline_shows_its_first_and_last_events(
     assert f"{len(events) - 8} events not shown" in html
     everything = client.get("/console/sessions/LONG?events=all").get_data(as_text=True)
     assert len(re.findall(r"<tr[^>]*>\s*<td>(\d+)</td>", everything)) == len(events)
+
+
+def test_a_compacted_session_still_shows_its_lanes_and_timeline(
+    client: FlaskClient, redis: redis_lib.Redis
+) -> None:
+    events = lifecycle("OLD", cname="epsilon")
+    post_all(client, events)
+    run_burst(redis)
+    assert compaction.compact_session(redis, "OLD") == 1
+    log_in(client)
+    answer = client.get("/console/sessions/OLD")
+    assert answer.status_code == 200
+    html = unescape(answer.get_data(as_text=True))
+    assert f"{len(events)} distinct events" in html
+    assert "event details were compacted" in html
+    assert "uid 101 stopped from" in html and "uid 202 receiving from" in html
+    assert html.count('class="slice"') == 3  # from the session's slices
 
 
 def test_unknown_session_and_recording_are_404(client: FlaskClient) -> None:

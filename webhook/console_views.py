@@ -183,10 +183,22 @@ def lanes(session: dict[str, Any], events: list[dict[str, Any]], now_ms: int) ->
                 slices.setdefault(uid, []).append(
                     {"start": start, "stop": stop if isinstance(stop, int) else start}
                 )
+    # A compacted session's events have no details: the session keeps the last change per
+    # uid and its slices, which is all that can be drawn then.
+    partial = False
     for uid, stream in (session.get("streams") or {}).items():
         changes.setdefault(uid, [])
         if not changes[uid] and stream.get("changed_ms"):
             changes[uid].append((int(stream["changed_ms"]), stream.get("audio") or "stopped"))
+            partial = True
+    for uid, kept in (session.get("slices") or {}).items():
+        if slices.get(uid) or not isinstance(kept.get("first_start_ms"), int):
+            continue
+        slices[uid] = [{"start": kept["first_start_ms"], "stop": kept["first_start_ms"]}]
+        slices[uid] += [
+            {"start": d["resumed_ms"], "stop": d["stopped_ms"]}
+            for d in kept.get("discontinuities") or []
+        ]
     times = [t for c in changes.values() for t, _ in c]
     times += [piece["start"] for pieces in slices.values() for piece in pieces]
     begin = session.get("started_ms") or min(times, default=now_ms)
@@ -229,4 +241,11 @@ def lanes(session: dict[str, Any], events: list[dict[str, Any]], now_ms: int) ->
         last = ordered[-1][1] if ordered else None
         rows.append({"uid": uid, "segments": segments, "starts": starts, "gaps": gaps, "now": last})
     ticks = [{"x": x(begin + span * i // 4), "ms": begin + span * i // 4} for i in range(5)]
-    return {"begin_ms": begin, "end_ms": end, "rows": rows, "ticks": ticks, "width": LANE_WIDTH}
+    return {
+        "begin_ms": begin,
+        "end_ms": end,
+        "rows": rows,
+        "ticks": ticks,
+        "width": LANE_WIDTH,
+        "partial": partial,
+    }
