@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import control, endtoend, ingest, memory, processing, proxy, replicated
+from bench import control, endtoend, ingest, memory, notify, processing, proxy, replicated
 from tests.support.redis_server import RedisServer
 
 
@@ -30,8 +30,8 @@ def _verdict(name: str, ok: bool, detail: str) -> str:
     return f"- [{'x' if ok else ' '}] {name}: {detail}"
 
 
-PARTS = ("ingest", "replicated", "processing", "endtoend", "memory", "proxy", "control")
-NEEDS_WRK = frozenset({"ingest", "replicated", "endtoend", "proxy"})
+PARTS = ("ingest", "replicated", "processing", "endtoend", "memory", "proxy", "control", "notify")
+NEEDS_WRK = frozenset({"ingest", "replicated", "endtoend", "proxy", "notify"})
 
 
 def main() -> int:
@@ -286,6 +286,24 @@ def _replicated(redis_url: str, workdir: Path, args: argparse.Namespace) -> list
     ]
 
 
+def _notify(redis_url: str, workdir: Path, args: argparse.Namespace) -> list[str]:
+    sent = notify.throughput(redis_url, workdir)
+    _table(
+        f"Notification delivery ({WORKERS_NOTE}, to a local receiver)",
+        [sent],
+        ["messages", "seconds", "per_s"],
+    )
+    lag = notify.latency(redis_url, workdir, rate=300, seconds=args.seconds)
+    _table(
+        "Notification latency (state change -> 2xx at the receiver) under the end-to-end load",
+        [lag],
+        ["rate", "messages", "p50_ms", "p99_ms", "max_ms"],
+    )
+    return []
+
+
+WORKERS_NOTE = "the Procfile's workers"
+
 MEASURE = {
     "ingest": _ingest,
     "replicated": _replicated,
@@ -294,6 +312,7 @@ MEASURE = {
     "memory": _memory,
     "proxy": _proxy,
     "control": _control,
+    "notify": _notify,
 }
 
 

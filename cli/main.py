@@ -12,6 +12,7 @@ from redis import Redis, RedisError
 from rq import Queue, Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
+from cli.endpoints import endpoints_group
 from cli.output import age, detail, emit_json, table
 from config.settings import Settings, SettingsError, load_settings
 from workers import deadletters, jobs, recordings, session_queries, sessions, transitions
@@ -328,6 +329,8 @@ def worker_health(ctx: Context, max_age: float) -> None:
         sys.exit(1)
     click.echo(f"ok: {len(fresh)} worker(s) with a heartbeat in the last {max_age:g} s")
 
+
+main.add_command(endpoints_group)
 
 if __name__ == "__main__":
     main()

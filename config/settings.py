@@ -5,6 +5,7 @@ This is the only module that reads ``os.environ``; everything else takes a ``Set
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
@@ -95,6 +96,14 @@ class Settings:
     agora_qps_reserved: int = 3  # of AGORA_QPS, kept for acquire/start/stop/update
     recording_poll_silence_s: int = 150  # callbacks quieter than this: query the session
     recording_poll_quiet_max_s: int = 900  # query at least this often, callbacks or not
+    # ---- notifications (issue 15) ----
+    notify_signing_key: Secret | None = None
+    notify_timeout_s: float = 15.0
+    notify_retry_schedule_s: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    notify_disable_after_s: int = 5 * 24 * 3600
+    notify_allowed_hosts: tuple[str, ...] = ()
+    notify_endpoint_concurrency: int = 4
+    notify_retention_s: int = 7 * 24 * 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -156,6 +165,21 @@ class Settings:
             agora_qps_reserved=reader.get("AGORA_QPS_RESERVED", 3, _non_negative_int),
             recording_poll_silence_s=reader.get("RECORDING_POLL_SILENCE_S", 150, _positive_int),
             recording_poll_quiet_max_s=reader.get("RECORDING_POLL_QUIET_MAX_S", 900, _positive_int),
+            notify_signing_key=reader.get("NOTIFY_SIGNING_KEY", None, _signing_key),
+            notify_timeout_s=reader.get("NOTIFY_TIMEOUT_S", cls.notify_timeout_s, _positive_float),
+            notify_retry_schedule_s=reader.get(
+                "NOTIFY_RETRY_SCHEDULE_S", cls.notify_retry_schedule_s, _int_list
+            ),
+            notify_disable_after_s=reader.get(
+                "NOTIFY_DISABLE_AFTER_S", cls.notify_disable_after_s, _positive_int
+            ),
+            notify_allowed_hosts=reader.get("NOTIFY_ALLOWED_HOSTS", (), _host_list),
+            notify_endpoint_concurrency=reader.get(
+                "NOTIFY_ENDPOINT_CONCURRENCY", cls.notify_endpoint_concurrency, _positive_int
+            ),
+            notify_retention_s=reader.get(
+                "NOTIFY_RETENTION_DAYS", cls.notify_retention_s, _days_to_seconds
+            ),
         )
         reader.raise_errors()
         if settings.agora_qps_reserved >= settings.agora_qps:
@@ -189,6 +213,7 @@ class Settings:
             self.storage_access_key,
             self.storage_secret_key,
             self.ops_api_token,
+            self.notify_signing_key,
         ):
             if secret is not None:
                 values.append(secret.reveal())
@@ -337,6 +362,26 @@ def _file_prefix(raw: str) -> tuple[str, ...]:
     if len("/".join(segments)) > _PREFIX_MAX_LEN:
         raise ValueError(f"longer than {_PREFIX_MAX_LEN} characters")
     return segments
+
+
+def _signing_key(raw: str) -> Secret:
+    if len(raw) < 16:
+        raise ValueError("expected at least 16 characters (a random key, e.g. 32 bytes in hex)")
+    return Secret(raw)
+
+
+def _host_list(raw: str) -> tuple[str, ...]:
+    """Hosts or CIDRs; each checked here so a typo stops the process at start."""
+    entries = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    for entry in entries:
+        if "/" in entry:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not a valid CIDR") from None
+        elif not re.fullmatch(r"[a-z0-9.:\[\]-]+", entry):
+            raise ValueError(f"{entry!r} is not a host name or address")
+    return entries
 
 
 def load_settings() -> Settings:

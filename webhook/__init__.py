@@ -7,6 +7,7 @@ from flask import Flask
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from webhook.api import api_bp
+from webhook.api_endpoints import endpoints_bp
 from webhook.api_ops import ops_bp
 from webhook.api_recordings import recordings_bp
 from webhook.console_pages import console_bp
@@ -42,4 +43,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(metrics_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(console_bp)
+    app.register_blueprint(endpoints_bp)
     return app

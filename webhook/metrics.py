@@ -16,6 +16,7 @@ from rq.registry import FailedJobRegistry
 from config.metrics import multiprocess_dir, sample_files
 from webhook.context import app_state
 from workers import keys, recordings, transitions
+from workers.notify import store as notify_store
 from workers.queues import ALL_QUEUES
 
 metrics_bp = Blueprint("metrics", __name__)
@@ -57,6 +58,21 @@ class RedisStateCollector(Collector):
         up = GaugeMetricFamily("recbridge_redis_up", "Redis answered the scrape")
         up.add_metric([], 1)
         yield from (queued, failed, sessions, recs, dead, up)
+        yield from _notify_gauges(conn)
+
+
+def _notify_gauges(conn: Redis) -> Iterator[GaugeMetricFamily]:
+    backlog = GaugeMetricFamily(
+        "recbridge_notify_backlog",
+        "Notifications waiting to be delivered (or in flight), by endpoint",
+        labels=["endpoint"],
+    )
+    ids = sorted(keys.members(conn.smembers(keys.NOTIFY_ENDPOINTS)))
+    for endpoint_id, waiting in notify_store.backlog(conn, ids).items():
+        backlog.add_metric([endpoint_id], waiting)
+    outbox = GaugeMetricFamily("recbridge_notify_outbox", "Notifications not yet fanned out")
+    outbox.add_metric([], conn.llen(keys.NOTIFY_OUTBOX))
+    yield from (backlog, outbox)
 
 
 class _PooledSamples(Collector):

@@ -23,7 +23,7 @@ from redis.client import Pipeline
 from rq import Queue
 from rq.job import JobStatus
 
-from workers.queues import CONTROL_QUEUE, EVENTS_QUEUE, JobPolicy
+from workers.queues import CONTROL_QUEUE, EVENTS_QUEUE, NOTIFY_QUEUE, JobPolicy
 
 DRAIN_TIMEOUT_S = 60
 CONTROL_TIMEOUT_S = 180
@@ -97,6 +97,11 @@ SWEEP_SESSIONS = JobSpec(
 COMPACT_SESSIONS = JobSpec(
     "workers.compaction.compact_due_job", EVENTS_QUEUE, 300, RetryOwner.NEXT_TICK, interval_s=300
 )
+# Notifications: a delivery job schedules its successor (and a sweep); a failed attempt is
+# retried by the delivery's own schedule (NOTIFY_RETRY_SCHEDULE_S), never by RQ.
+DELIVER_NOTIFICATIONS = JobSpec(
+    "workers.notify.delivery.deliver", NOTIFY_QUEUE, 120, RetryOwner.JOB
+)
 
 REGISTRY: dict[str, JobSpec] = {
     spec.func: spec
@@ -113,6 +118,7 @@ REGISTRY: dict[str, JobSpec] = {
         WATCH_LEASES,
         SWEEP_SESSIONS,
         COMPACT_SESSIONS,
+        DELIVER_NOTIFICATIONS,
     )
 }
 PERIODIC = tuple(spec for spec in REGISTRY.values() if spec.interval_s is not None)

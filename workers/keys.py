@@ -164,6 +164,42 @@ def periodic_claim(name: str) -> str:
     return f"{PREFIX}periodic:{name}"
 
 
+# ---- notifications (issue 15): owner workers.notify ----
+# Every message, fanned out per endpoint; all bounded by NOTIFY_RETENTION_DAYS.
+NOTIFY_OUTBOX = f"{PREFIX}notify:outbox"  # staged with the state change; emptied by delivery
+NOTIFY_KICK = f"{PREFIX}notify:kick"  # a delivery job is queued or running (expires)
+NOTIFY_ENDPOINTS = f"{PREFIX}notify:endpoints"  # set of endpoint ids
+NOTIFY_MESSAGES = f"{PREFIX}notify:messages"  # message id -> created ms, trimmed by age
+
+
+def notify_endpoint(endpoint_id: str) -> str:
+    return f"{PREFIX}notify:endpoint:{endpoint_id}"
+
+
+def notify_message(message_id: str) -> str:
+    return f"{PREFIX}notify:msg:{message_id}"
+
+
+def notify_due(endpoint_id: str) -> str:
+    """Deliveries of one endpoint waiting to be sent: message id -> due ms (or lease end)."""
+    return f"{PREFIX}notify:due:{endpoint_id}"
+
+
+def notify_inflight(endpoint_id: str) -> str:
+    """Deliveries being sent: message id -> lease end ms (the per-endpoint concurrency)."""
+    return f"{PREFIX}notify:inflight:{endpoint_id}"
+
+
+def notify_log(endpoint_id: str) -> str:
+    """The endpoint's messages: message id -> created ms, trimmed by age."""
+    return f"{PREFIX}notify:log:{endpoint_id}"
+
+
+def notify_delivery(endpoint_id: str, message_id: str) -> str:
+    """One message's status and attempts at one endpoint."""
+    return f"{PREFIX}notify:dlv:{endpoint_id}:{message_id}"
+
+
 # ---- the memory budget -------------------------------------------------------------
 # Every key recbridge (and RQ, for it) leaves in Redis belongs to one family below, with
 # the module that owns it and how it is bounded: EXPIRES (it always carries a TTL) or a
@@ -214,6 +250,16 @@ BUDGET: tuple[Family, ...] = (
     Family(READY_PROBE, "webhook.health", EXPIRES),
     Family(REPLICATION_PROBE, "workers.inbox", EXPIRES),
     Family(periodic_claim("*"), "workers.periodic", EXPIRES),  # two slots
+    Family(NOTIFY_OUTBOX, "workers.notify", "emptied by every delivery job"),
+    Family(NOTIFY_KICK, "workers.notify", EXPIRES),
+    Family(NOTIFY_ENDPOINTS, "workers.notify", "a member per endpoint the operator keeps"),
+    Family(NOTIFY_MESSAGES, "workers.notify", "members older than NOTIFY_RETENTION_DAYS trimmed"),
+    Family(notify_endpoint("*"), "workers.notify", "one per endpoint, removed with it"),
+    Family(notify_message("*"), "workers.notify", EXPIRES),
+    Family(notify_due("*"), "workers.notify", "a member per undelivered message of an endpoint"),
+    Family(notify_inflight("*"), "workers.notify", "at most NOTIFY_ENDPOINT_CONCURRENCY claims"),
+    Family(notify_log("*"), "workers.notify", "trimmed by age and to 100,000 members"),
+    Family(notify_delivery("*", "*"), "workers.notify", EXPIRES),
     # RQ's own keys, for the jobs recbridge queues (result_ttl 1 s or 500 s, failure_ttl set).
     Family("rq:job:*", "rq", "a queued or running job; deleted or given a TTL when done"),
     Family("rq:queue:*", "rq", "jobs waiting; workers take them"),

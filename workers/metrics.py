@@ -60,3 +60,23 @@ POLLS = Counter(
     "Poll jobs, by whether they queried Agora or found the callbacks fresh",
     ["outcome"],
 )
+
+# ---- notifications (issue 15) ----
+NOTIFY_ATTEMPTS = Counter(
+    "recbridge_notify_attempts_total",
+    "Notification delivery attempts, by endpoint and outcome",
+    ["endpoint", "outcome"],
+)
+NOTIFY_LATENCY = Histogram(
+    "recbridge_notify_delivery_latency_seconds",
+    "From the state change to a 2xx answer from the endpoint",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
+NOTIFY_DISABLED = Counter(
+    "recbridge_notify_endpoints_disabled_total",
+    "Endpoints disabled by delivery (gone: 410; failing: NOTIFY_DISABLE_AFTER_S)",
+    ["reason"],
+)
+NOTIFY_DEAD = Counter(
+    "recbridge_notify_dead_letters_total", "Messages that failed for good at an endpoint"
+)

@@ -12,9 +12,12 @@ from config.settings import Settings
 
 EVENTS_QUEUE = "recbridge-events"
 CONTROL_QUEUE = "recbridge-control"
-# Workers take control jobs first: drain jobs hand over to successors, and a successor
-# queued ahead of control jobs would keep them waiting for as long as events flow.
-ALL_QUEUES = (CONTROL_QUEUE, EVENTS_QUEUE)
+# Outbound notifications: their own queue and job. A delivery job sends from background
+# threads and hands its worker back within seconds, so a slow endpoint never delays draining.
+NOTIFY_QUEUE = "recbridge-notify"
+# Workers take control and delivery jobs first: drain jobs hand over to successors, and a
+# successor queued ahead of them would keep them waiting for as long as events flow.
+ALL_QUEUES = (CONTROL_QUEUE, NOTIFY_QUEUE, EVENTS_QUEUE)
 
 
 @dataclass(frozen=True)

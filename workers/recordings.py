@@ -17,6 +17,7 @@ from redis import Redis, WatchError
 
 from workers import keys
 from workers.indexes import newest_first
+from workers.notify import outbox
 
 REQUESTED, STARTING, ACTIVE, STOPPING, STOPPED, FAILED = (
     "requested",
@@ -148,8 +149,9 @@ def create(connection: Redis, recording: dict[str, Any]) -> tuple[dict[str, Any]
                         return existing, False
                 pipe.multi()
                 pipe.set(active_key, recording["id"])
-                _write(pipe, None, recording)
+                staged = _write(pipe, None, recording)
                 pipe.execute()
+                outbox.kick(connection, staged)
                 return recording, True
             except WatchError:
                 continue
@@ -172,16 +174,19 @@ def update(
                 change(after)
                 after["updated_ms"] = now_ms()
                 pipe.multi()
-                _write(pipe, before, after)
+                staged = _write(pipe, before, after)
                 if after["state"] in FINAL:
                     pipe.delete(keys.active_recording(after["cname"]))
                 pipe.execute()
+                outbox.kick(connection, staged)
                 return dict(after)
             except WatchError:
                 continue
 
 
-def _write(pipe: Any, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+def _write(pipe: Any, before: dict[str, Any] | None, after: dict[str, Any]) -> int:
+    """Queue the recording's writes, and its notifications (how many it staged)."""
+    staged = outbox.stage_recording(pipe, before, after)
     rid, score = after["id"], after["created_ms"]
     by_cname = keys.recordings_by_cname(after["cname"])
     pipe.set(keys.recording(rid), orjson.dumps(after), ex=RETENTION_S)
@@ -195,6 +200,7 @@ def _write(pipe: Any, before: dict[str, Any] | None, after: dict[str, Any]) -> N
     pipe.zadd(keys.recordings_by_state(after["state"]), {rid: score})
     expires_s = int(time.time()) + RETENTION_S
     pipe.zadd(keys.recordings_expiry(), {keys.index_member(rid, after["cname"]): expires_s})
+    return staged
 
 
 def active_for_channel(connection: Redis, cname: str) -> dict[str, Any] | None:

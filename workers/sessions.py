@@ -20,6 +20,7 @@ from workers import compaction, keys, transitions
 from workers.inbox import decode_entry
 from workers.lua import LuaScript
 from workers.metrics import APPLY_LATENCY, EVENTS_APPLIED
+from workers.notify import outbox
 
 log = logging.getLogger("recbridge.sessions")
 
@@ -150,9 +151,11 @@ def _patch(
                 raw = pipe.get(session_key)
                 before, packed = compaction.unpack(raw) if raw else (None, {})
                 after = change(before)
+                notes = outbox.session_notes(pipe, version_key, before, after)
                 pipe.multi()
                 if extra_writes is not None:
                     extra_writes(pipe)
+                staged = outbox.stage(pipe, notes)
                 if after is not None and after != before:
                     _unpack_rows(pipe, sid, packed, retention_s)
                     pipe.set(session_key, orjson.dumps(after), ex=retention_s)
@@ -160,6 +163,7 @@ def _patch(
                 pipe.incr(version_key)
                 pipe.expire(version_key, retention_s)
                 pipe.execute()
+                outbox.kick(connection, staged)
                 return dict(after) if after is not None else None
             except WatchError:
                 continue
@@ -275,7 +279,9 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                 after = _next_session(pipe, sid, before, list(fresh.values()), bool(packed))
                 if before is None:
                     _apply_link(after, raw_link)
+                notes = outbox.session_notes(pipe, version_key, before, after)
                 pipe.multi()
+                staged = outbox.stage(pipe, notes)
                 if fresh:
                     applied_ms = int(time.time() * 1000)
                     pipe.hset(
@@ -301,6 +307,7 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                 emptied = execute_clearing_pending(pipe, connection, inbox, pending)
             except WatchError:
                 continue
+            outbox.kick(connection, staged)
             taken += len(raw_entries)
             _observe(entries, len(fresh))
             log.info(

@@ -1,0 +1,1 @@
+"""Outbound notifications (Standard Webhooks): outbox, endpoints, delivery."""
