@@ -411,3 +411,21 @@ def test_api_refusals_and_the_secret_is_shown_once(
     assert SIGNING_KEY.encode() not in dump
     assert api.delete(f"/api/endpoints/{endpoint['id']}", headers=AUTH).status_code == 204
     assert api.get("/api/endpoints", headers=AUTH).get_json()["count"] == 0
+
+
+def test_the_console_lists_endpoints_and_enables_one(
+    api: FlaskClient, redis: redis_lib.Redis, receiver: Receiver
+) -> None:
+    from tests.test_console import csrf_of, log_in  # noqa: PLC0415
+
+    endpoint = add_endpoint(api, receiver, event_types=["recording.stopped"])
+    endpoints.set_disabled(redis, endpoint["id"], "gone")
+    log_in(api)
+    page = api.get("/console/endpoints").get_data(as_text=True)
+    assert endpoint["id"] in page and "disabled (gone)" in page and "recording.stopped" in page
+    assert endpoint["secret"] not in page
+    path = f"/console/endpoints/{endpoint['id']}/enable"
+    assert api.post(path).status_code == 403  # no CSRF token
+    token = csrf_of(api, "/console/endpoints")
+    assert api.post(path, data={"csrf_token": token}).status_code == 303
+    assert endpoints.load(redis, endpoint["id"])["disabled"] is False  # type: ignore[index]

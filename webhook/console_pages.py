@@ -18,6 +18,9 @@ from webhook.console import console_bp, note, render_page
 from webhook.context import app_state
 from workers import deadletters, keys, ops_status, recordings, session_queries, transitions
 from workers.agora.bodies import InvalidRequest
+from workers.notify import endpoints as notify_endpoints
+from workers.notify import outbox as notify_outbox
+from workers.notify import store as notify_store
 
 __all__ = ["console_bp"]  # the blueprint, with these pages registered on it
 
@@ -25,6 +28,7 @@ NOTICES = {
     "started": "Recording requested: it becomes active once Agora answers start.",
     "stopping": "Stop requested.",
     "replayed": "Dead letter queued again.",
+    "enabled": "Endpoint enabled: what waited for it is sent now.",
 }
 TIMELINE_SHOWN = 400  # a long session shows its first and last events; ?events=all shows all
 
@@ -212,7 +216,21 @@ def replay_dead_letter(letter_id: str) -> ResponseReturnValue:
 
 @console_bp.get("/endpoints")
 def endpoints() -> ResponseReturnValue:
-    return render_page("console/endpoints.html", endpoints=[])
+    redis = app_state().redis
+    found = notify_endpoints.list_all(redis)
+    backlog = notify_store.backlog(redis, [e["id"] for e in found])
+    rows = [{**e, "backlog": backlog[e["id"]]} for e in found]
+    return render_page("console/endpoints.html", endpoints=rows, notice=_notice())
+
+
+@console_bp.post("/endpoints/<endpoint_id>/enable")
+def enable_endpoint(endpoint_id: str) -> ResponseReturnValue:
+    redis = app_state().redis
+    if notify_endpoints.set_disabled(redis, endpoint_id, None) is None:
+        abort(404)
+    notify_outbox.kick(redis, 1)
+    note("endpoint_enable", endpoint_id=endpoint_id)
+    return redirect(url_for("console.endpoints", notice="enabled"), 303)
 
 
 @console_bp.get("/health")
