@@ -56,6 +56,7 @@ LEAVE = LuaScript(
 
 _busy = 0
 _busy_lock = threading.Lock()
+_freed = threading.Event()  # a send finished: its endpoint may have room for the next
 _pool: ThreadPoolExecutor | None = None
 _http: urllib3.PoolManager | None = None
 
@@ -157,7 +158,8 @@ def run(connection: Redis, settings: Settings) -> None:
         idle_since = idle_since or now
         if now - idle_since >= LINGER_S and not _due_soon(connection, targets):
             break
-        time.sleep(POLL_S if now - idle_since < LINGER_S else HOLD_POLL_S)
+        _freed.wait(POLL_S if now - idle_since < LINGER_S else HOLD_POLL_S)
+        _freed.clear()
     _leave(connection, targets, handing_over)
 
 
@@ -217,6 +219,7 @@ def _send_one(
     finally:
         with _busy_lock:
             _busy -= 1
+        _freed.set()
 
 
 def _release(connection: Redis, endpoint_id: str, message_id: str) -> None:
