@@ -152,6 +152,8 @@ def run(connection: Redis, settings: Settings) -> None:
         if runtime.stop_requested() or elapsed >= MAX_SHIFT_S or others_waiting:
             handing_over = True
             break
+        if not targets and connection.llen(keys.NOTIFY_OUTBOX) == 0:
+            break  # nobody to tell: the messages are kept for a replay, and no worker held
         if moved or claimed:
             idle_since = None
             continue
