@@ -22,6 +22,8 @@ from tests.conftest import OPS_TOKEN
 from tests.support.emulated import Emulated, run_emulated
 from tests.support.ncs import encode, now_ms, recording_event, signed_headers
 from tests.support.processes import ROOT
+from tests.support.receiver import Receiver
+from tests.test_notify_delivery import SIGNING_KEY
 from workers.queues import CONTROL_QUEUE
 
 pytestmark = pytest.mark.integration
@@ -55,8 +57,15 @@ if not Path(CHROMIUM).exists():
 
 
 @pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
 def emulated(redis_url: str, redis: redis_lib.Redis) -> Iterator[Emulated]:
-    with run_emulated(redis_url, workers=1) as running:
+    with run_emulated(redis_url, workers=1, NOTIFY_SIGNING_KEY=SIGNING_KEY) as running:
         yield running
 
 
@@ -90,10 +99,14 @@ def start_recording(page: Any, base: str, cname: str, uids: str) -> str:
 
 
 def test_an_operator_records_a_channel_and_replays_a_dead_letter(
-    emulated: Emulated, browser: Any, redis: redis_lib.Redis
+    emulated: Emulated, browser: Any, redis: redis_lib.Redis, receiver: Receiver
 ) -> None:
     expect = sync_api.expect
     base = emulated.service.base
+    hook = emulated.api(
+        "POST", "/api/endpoints", json={"url": receiver.url, "description": "the lesson app"}
+    )
+    assert hook.status_code == 201
     emulated.faults(duplicates=0.5, redundant=0.5, reorder_ms=300, failover=True)
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB")
     page = context.new_page()
@@ -191,6 +204,11 @@ def test_an_operator_records_a_channel_and_replays_a_dead_letter(
     shoot(page, "health")
     page.goto(f"{base}/console/endpoints")
     shoot(page, "endpoints")
+    page.get_by_role("link", name=hook.json()["id"]).click()
+    expect(page.locator("table.list")).to_contain_text("recording.stopped", timeout=WAIT_MS)
+    expect(page.locator("table.list")).to_contain_text("delivered")
+    assert hook.json()["secret"] not in page.content()
+    shoot(page, "endpoint")
 
     # A state change without the CSRF token is refused, even with the login cookie.
     refused = page.request.post(

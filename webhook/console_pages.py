@@ -12,6 +12,8 @@ from marshmallow import ValidationError
 
 from webhook import console_views as views
 from webhook.api import SESSION_QUERY
+from webhook.api_endpoints import MESSAGE_QUERY
+from webhook.api_endpoints import STATUSES as MESSAGE_STATUSES
 from webhook.api_ops import LETTER_QUERY
 from webhook.api_recordings import RECORDING_QUERY, RECORDING_REQUEST, ask_for_start, ask_for_stop
 from webhook.console import console_bp, note, render_page
@@ -29,7 +31,9 @@ NOTICES = {
     "stopping": "Stop requested.",
     "replayed": "Dead letter queued again.",
     "enabled": "Endpoint enabled: what waited for it is sent now.",
+    "replaying": "Messages queued again, with their original webhook-id.",
 }
+REPLAY_WINDOWS_S = {"the last hour": 3600, "the last 24 hours": 86_400, "the last 7 days": 604_800}
 TIMELINE_SHOWN = 400  # a long session shows its first and last events; ?events=all shows all
 
 
@@ -230,7 +234,45 @@ def enable_endpoint(endpoint_id: str) -> ResponseReturnValue:
         abort(404)
     notify_outbox.kick(redis, 1)
     note("endpoint_enable", endpoint_id=endpoint_id)
-    return redirect(url_for("console.endpoints", notice="enabled"), 303)
+    return redirect(url_for("console.endpoint", endpoint_id=endpoint_id, notice="enabled"), 303)
+
+
+@console_bp.get("/endpoints/<endpoint_id>")
+def endpoint(endpoint_id: str) -> ResponseReturnValue:
+    redis = app_state().redis
+    found = notify_endpoints.load(redis, endpoint_id)
+    if found is None:
+        abort(404)
+    query, problems = _query(MESSAGE_QUERY)
+    messages = notify_store.messages(redis, endpoint_id, query.get("status"), query["limit"])
+    return render_page(
+        "console/endpoint.html",
+        endpoint={**found, "backlog": notify_store.backlog(redis, [endpoint_id])[endpoint_id]},
+        messages=messages,
+        query=query,
+        problems=problems,
+        statuses=MESSAGE_STATUSES,
+        windows=REPLAY_WINDOWS_S,
+        notice=_notice(),
+    )
+
+
+@console_bp.post("/endpoints/<endpoint_id>/replay")
+def replay_endpoint(endpoint_id: str) -> ResponseReturnValue:
+    state = app_state()
+    found = notify_endpoints.load(state.redis, endpoint_id)
+    if found is None:
+        abort(404)
+    window_s = REPLAY_WINDOWS_S.get(request.form.get("since", ""))
+    if window_s is None:
+        return render_page(
+            "console/refused.html", status=400, message="Choose how far back to replay."
+        )
+    since_ms = _now_ms() - window_s * 1000
+    queued = notify_store.replay(state.redis, found, since_ms, state.settings.notify_retention_s)
+    notify_outbox.kick(state.redis, queued)
+    note("endpoint_replay", endpoint_id=endpoint_id, queued=queued)
+    return redirect(url_for("console.endpoint", endpoint_id=endpoint_id, notice="replaying"), 303)
 
 
 @console_bp.get("/health")
