@@ -259,6 +259,29 @@ def test_sessions_page_lists_what_the_api_lists(
     assert bad.status_code == 400 and "state" in bad.get_data(as_text=True)
 
 
+def test_backup_storage_and_restored_pieces_are_shown(
+    client: FlaskClient, redis: redis_lib.Redis
+) -> None:
+    restored = "bk/BAK_ch__uid_s_7__uid_e_audio_1700000000_2.m3u8"
+    post_all(
+        client,
+        [
+            recording_event(40, sid="BAK", cname="ch"),
+            recording_event(32, sid="BAK", cname="ch", sequence=1),
+            recording_event(
+                4, sid="BAK", cname="ch", sequence=2,
+                details={"msgName": "cloud_recording_file_infos", "fileList": restored},
+            ),
+        ],
+    )  # fmt: skip
+    run_burst(redis)
+    log_in(client)
+    assert "files in backup storage" in client.get("/console/").get_data(as_text=True)
+    page = unescape(client.get("/console/sessions/BAK").get_data(as_text=True))
+    assert "restored from backup (piece 2)" in page
+    assert "Some files went to Agora's backup storage" in page
+
+
 def test_session_page_tells_the_story_with_lanes_files_and_marked_arrivals(
     client: FlaskClient, redis: redis_lib.Redis
 ) -> None:
