@@ -13,6 +13,7 @@ from tests.support.receiver import Receiver
 from tests.test_console import AUTH, csrf_of, log_in
 from tests.test_notify_delivery import SIGNING_KEY, activate, add_endpoint, deliver
 from webhook import create_app
+from workers.notify import endpoints
 
 
 @pytest.fixture
@@ -53,3 +54,16 @@ def test_an_endpoint_page_shows_its_messages_and_replays_them(
     again = receiver.snapshot()[before:]
     assert [r.webhook_id for r in again] == [receiver.snapshot()[0].webhook_id]  # same id
     assert client.get("/console/endpoints/nope").status_code == 404
+
+
+def test_health_counts_notifications_waiting_and_disabled_endpoints(
+    notify_settings: Settings, redis: redis_lib.Redis, receiver: Receiver
+) -> None:
+    client = create_app(notify_settings).test_client()
+    endpoint = add_endpoint(client, receiver)
+    log_in(client)
+    html = client.get("/console/health").get_data(as_text=True)
+    assert "1 endpoint(s)" in html
+    endpoints.set_disabled(redis, endpoint["id"], "gone")
+    html = client.get("/console/health").get_data(as_text=True)
+    assert "1 endpoint(s), 1 disabled" in html

@@ -289,8 +289,20 @@ def health() -> ResponseReturnValue:
             ),
             "lag": ops_status.callback_lag(state.redis),
             "dead_letters": state.redis.zcard(keys.DEAD_LETTERS),
+            "notify": _notify_summary(),
         }
     return render_page("console/health.html", redis=redis_ok, now_ms=_now_ms(), **detail)
+
+
+def _notify_summary() -> dict[str, int]:
+    redis = app_state().redis
+    found = notify_endpoints.list_all(redis)
+    waiting = notify_store.backlog(redis, [e["id"] for e in found])
+    return {
+        "endpoints": len(found),
+        "disabled": sum(1 for e in found if e["disabled"]),
+        "waiting": sum(waiting.values()),
+    }
 
 
 @console_bp.errorhandler(404)
