@@ -115,7 +115,10 @@ def test_failover_under_load_loses_nothing_acknowledged() -> None:
             # configuration would start it).
             topology.node(old).replica_of = new
             topology.node(old).start()
-            wait_for(lambda: topology._link_up(old), 30, "the old primary rejoining")
+            try:
+                wait_for(lambda: topology._link_up(old), 60, "the old primary rejoining")
+            except TimeoutError as exc:
+                raise TimeoutError(f"{exc}: {topology.replication()}") from None
             rejoined_s = time.monotonic() - killed_at
             for sender in senders:
                 sender.join()

@@ -26,9 +26,10 @@ class DataNode(RedisServer):
         self.replica_of = replica_of
 
     def start(self) -> DataNode:
-        self.extra_args = (
-            ["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []
-        )
+        # A full sync starts at once (Redis waits 5 s by default for more replicas).
+        self.extra_args = ["--repl-diskless-sync-delay", "0"]
+        if self.replica_of:
+            self.extra_args += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         super().start()
         return self
 
@@ -81,6 +82,17 @@ class SentinelTopology:
             if master["num-slaves"] < 1 or master["num-other-sentinels"] < 2:
                 return False
         return True
+
+    def replication(self) -> str:
+        """Both data nodes' view of replication, for a failure message."""
+        views = []
+        for node in (self.primary, self.replica):
+            try:
+                info = redis.Redis(port=node.port, socket_timeout=1).info("replication")
+                views.append(f"{node.port}: {info.get('role')} {info.get('master_link_status')}")
+            except redis.RedisError as exc:
+                views.append(f"{node.port}: {exc}")
+        return "; ".join(views)
 
     def primary_port(self) -> int:
         """The primary the sentinels name now."""
