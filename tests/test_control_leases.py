@@ -32,6 +32,7 @@ def test_a_dead_jobs_lease_queues_the_same_job_once(redis: redis_lib.Redis) -> N
     queue = Queue(CONTROL_QUEUE, connection=redis)
     [job] = queue.get_jobs()
     assert (job.func_name, job.args, job.meta["resumes"]) == (jobs.RUN_STOP.func, ("rec1",), 1)
+    assert job.meta["resumed_from"] == "dead-1"
     assert redis.zrange(keys.CONTROL_LEASES, 0, -1) == [b"alive"]
     assert not redis.exists(keys.control_lease("dead-1"))
 

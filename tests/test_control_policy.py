@@ -292,3 +292,20 @@ def test_api_bases_keep_agora_api_base_working() -> None:
 def test_bad_control_settings_are_named(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(env)
+
+
+def test_only_the_current_poll_of_a_recording_queries(
+    redis: redis_lib.Redis, slow_agora: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, settings, client = slow_agora
+    monkeypatch.setattr(polling, "Budget", lambda: budget(clock))
+    recording = stored(
+        redis, state="active", sid="S", resource_id="R", recorder_uid="9", poll_job="poll-A"
+    )
+    polling.poll(redis, settings, recording["id"], "S", frozenset({"poll-B"}))
+    assert client.calls == 0  # a second chain (e.g. a resumed job's) ends at once
+    assert ScheduledJobRegistry(CONTROL_QUEUE, connection=redis).get_job_ids() == []
+    polling.poll(redis, settings, recording["id"], "S", frozenset({"poll-C", "poll-A"}))
+    assert client.calls == 3  # the current one (or a job resuming it) polls
+    [successor] = ScheduledJobRegistry(CONTROL_QUEUE, connection=redis).get_job_ids()
+    assert recordings.load(redis, recording["id"])["poll_job"] == successor  # type: ignore[index]

@@ -3,6 +3,8 @@ lease (``workers.control.leases``) so a worker's death resumes it within seconds
 
 from __future__ import annotations
 
+from rq import get_current_job
+
 from workers.control import polling, starting, stopping
 from workers.control.calls import Budget
 from workers.control.context import job_context
@@ -45,8 +47,11 @@ def run_stop(recording_id: str) -> str:
 def poll(recording_id: str, sid: str) -> None:
     """Ask ``query`` how the session is doing, fold the answer in, act, and poll again."""
     connection, settings = job_context()
+    job = get_current_job()
+    assert job is not None
+    ids = frozenset(filter(None, (job.id, job.meta.get("resumed_from"))))
     with leased():
-        polling.poll(connection, settings, recording_id, sid)
+        polling.poll(connection, settings, recording_id, sid, ids)
 
 
 def reconcile(recording_id: str, sid: str) -> None:

@@ -99,6 +99,7 @@ def leased() -> Iterator[None]:
             "args": list(job.args),
             "kwargs": job.kwargs,
             "resumes": int(job.meta.get("resumes", 0)),
+            "resumed_from": job.meta.get("resumed_from"),
         }
     )
     recover(connection, job_policy(runtime.settings()))
@@ -156,7 +157,12 @@ def recover(connection: Redis, policy: JobPolicy, most: int = 50) -> int:
                 spec,
                 *description["args"],
                 kwargs=description["kwargs"],
-                meta={"resumes": resumes},
+                # The first job of a line of resumed ones: a poll checks it is its
+                # recording's current poll (workers.control.polling).
+                meta={
+                    "resumes": resumes,
+                    "resumed_from": description.get("resumed_from") or job_id,
+                },
                 pipeline=pipe,
             )
             pipe.execute()

@@ -16,16 +16,26 @@ from workers.control.acting import act, not_found
 from workers.control.calls import Budget, BudgetSpent, call
 from workers.control.context import log_recording
 from workers.control.policy import Next, Step, rule
-from workers.control.scheduling import poll_delay_s, poll_plan, schedule_poll
+from workers.control.scheduling import is_current_poll, poll_delay_s, poll_plan, schedule_poll
 from workers.metrics import POLLS
 from workers.queues import job_policy
 from workers.recordings import ACTIVE, now_ms
 
 
-def poll(connection: Redis, settings: Settings, recording_id: str, sid: str) -> None:
+def poll(
+    connection: Redis,
+    settings: Settings,
+    recording_id: str,
+    sid: str,
+    job_ids: frozenset[str] | None = None,
+) -> None:
+    """``job_ids``: this job's id and the first of the line it resumes (None: no check)."""
     recording = recordings.load(connection, recording_id)
     if recording is None or recording["sid"] != sid or recording["state"] != ACTIVE:
         return
+    if job_ids is not None and not is_current_poll(recording, job_ids):
+        POLLS.labels("superseded").inc()
+        return  # another poll job is this recording's current one
     ask, later_s = poll_plan(settings, recording, sessions.load(connection, sid), now_ms())
     if not ask:  # its callbacks say it records: look again when they would be overdue
         POLLS.labels("callbacks_fresh").inc()

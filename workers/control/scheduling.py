@@ -7,7 +7,7 @@ from typing import Any
 from redis import Redis
 
 from config.settings import Settings
-from workers import jobs
+from workers import jobs, recordings
 from workers.queues import job_policy
 
 FIRST_POLL_S = 5
@@ -53,14 +53,27 @@ def poll_plan(
 def schedule_poll(
     connection: Redis, settings: Settings, recording: dict[str, Any], delay_s: float
 ) -> str:
-    return jobs.enqueue(
+    """Queue the recording's next poll and make it the one current poll: any other poll
+    job of this recording (a chain a dead worker's resumed job would double) then ends
+    without querying. Queued before it is recorded, so a crash between the two leaves the
+    predecessor, not a job nobody runs, as the current poll."""
+    job_id = jobs.new_job_id(jobs.POLL, (recording["id"],))
+    jobs.enqueue(
         connection,
         job_policy(settings),
         jobs.POLL,
         recording["id"],
         recording["sid"],
         delay_s=delay_s,
+        job_id=job_id,
     )
+    recordings.update(connection, recording["id"], lambda r: r.update(poll_job=job_id))
+    return job_id
+
+
+def is_current_poll(recording: dict[str, Any], job_ids: frozenset[str]) -> bool:
+    current = recording.get("poll_job")
+    return current is None or current in job_ids
 
 
 def schedule_stop(connection: Redis, settings: Settings, recording_id: str, delay_s: float) -> str:
