@@ -126,3 +126,20 @@ def test_a_domain_that_is_down_moves_calls_to_the_backup(redis_url: str) -> None
             ("acquire", "127.0.0.1", 200),
         ]
         assert ("start", "127.0.0.1", 200) in hosts
+
+
+def test_a_worker_killed_inside_stop_is_resumed_and_the_recording_stops(
+    emulated: Emulated, redis: redis_lib.Redis
+) -> None:
+    recording = emulated.api("POST", "/api/recordings", json={"cname": "stopkill"}).json()
+    sid = emulated.recording_in(recording["id"], "active")["sid"]
+    slow = {"endpoint": "stop", "delay_s": 8, "count": 1}
+    assert emulated.http.post(f"{emulated.emulator}/_emulator/slow", json=slow).ok
+    emulated.api("POST", f"/api/recordings/{recording['id']}/stop")
+    pid = emulated.wait_for("the stop job", lambda: running_job_pid(redis, jobs.RUN_STOP.func))
+    os.kill(pid, signal.SIGKILL)  # Agora took the stop; its answer never arrives
+    killed_at = time.monotonic()
+    stopped = emulated.recording_in(recording["id"], "stopped", timeout_s=20)
+    assert time.monotonic() - killed_at < 20
+    assert stopped["sids"] == [sid]
+    assert emulated.stats()["sessions"][sid]["state"] == "ended"
