@@ -104,6 +104,8 @@ class Settings:
     notify_allowed_hosts: tuple[str, ...] = ()
     notify_endpoint_concurrency: int = 4
     notify_retention_s: int = 7 * 24 * 3600
+    # ---- the console (issue 14) ----
+    console_refresh_s: int = 5  # how often a console page refreshes its live part
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -180,6 +182,7 @@ class Settings:
             notify_retention_s=reader.get(
                 "NOTIFY_RETENTION_DAYS", cls.notify_retention_s, _days_to_seconds
             ),
+            console_refresh_s=reader.get("CONSOLE_REFRESH_S", cls.console_refresh_s, _positive_int),
         )
         reader.raise_errors()
         if settings.agora_qps_reserved >= settings.agora_qps:

@@ -65,7 +65,9 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def emulated(redis_url: str, redis: redis_lib.Redis) -> Iterator[Emulated]:
-    with run_emulated(redis_url, workers=1, NOTIFY_SIGNING_KEY=SIGNING_KEY) as running:
+    with run_emulated(
+        redis_url, workers=1, NOTIFY_SIGNING_KEY=SIGNING_KEY, CONSOLE_REFRESH_S="1"
+    ) as running:
         yield running
 
 

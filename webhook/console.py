@@ -93,6 +93,11 @@ def security_headers(response: Response) -> Response:
 
 
 @console_bp.app_template_global()
+def refresh_s() -> int:
+    return app_state().settings.console_refresh_s
+
+
+@console_bp.app_template_global()
 def csrf_token() -> str:
     token: str = g.get("console_csrf", "")
     return token

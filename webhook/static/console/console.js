@@ -1,8 +1,7 @@
 // recbridge console: local times with the UTC instant on hover, and a refresh of the
-// page's live part every 5 s that keeps the reader's place (scroll, focus, open details).
+// page's live part every CONSOLE_REFRESH_S seconds that keeps the reader's place (scroll, focus, open details).
 "use strict";
 (function () {
-  var PERIOD_MS = 5000;
   var pad = function (n) { return String(n).padStart(2, "0"); };
 
   function localText(date) {
@@ -50,6 +49,8 @@
     localise(document);
     var live = document.querySelector("[data-live]");
     var status = document.getElementById("refresh-state");
-    if (live && status) { setInterval(function () { refresh(live, status); }, PERIOD_MS); }
+    var box = document.getElementById("auto-refresh");
+    var every = box ? Number(box.getAttribute("data-every-s")) || 5 : 5;
+    if (live && status) { setInterval(function () { refresh(live, status); }, every * 1000); }
   });
 })();
