@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from config.settings import Settings
+from config.settings import Secret, Settings
 from tests.conftest import OPS_TOKEN
 from webhook import create_app
 
@@ -15,7 +17,12 @@ AUTH = {"Authorization": f"Bearer {OPS_TOKEN}"}
 
 @pytest.fixture
 def recording_app(settings: Settings) -> Flask:
-    return create_app(Settings(**{**settings.__dict__, "agora_app_id": "app"}))
+    # Recording control and notifications switched on, so that every JSON route parses its body.
+    return create_app(
+        dataclasses.replace(
+            settings, agora_app_id="app", notify_signing_key=Secret("test-notify-signing-key")
+        )
+    )
 
 
 def json_routes(app: Flask) -> list[tuple[str, str]]:
