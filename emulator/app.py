@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+import uuid
 from collections import deque
 from typing import Any
 
@@ -113,7 +114,12 @@ def create_app(settings: EmulatorSettings | None = None) -> Flask:
         uids = check_start(mode, data["clientRequest"])
         if cluster.faults.take("start_206"):
             raise fail(206, 65, "request not completed")
+        if cluster.faults.take("start_432"):
+            raise fail(400, 432, "invalid parameter: cname or uid does not match the resourceId")
         sid = cluster.start(resource_id, data["cname"], data["uid"], uids)
+        if cluster.faults.take("start_206_started"):
+            # The task runs, but the answer timed out: a retried start gets 201 / 7.
+            raise fail(206, 65, "request not completed")
         return jsonify(
             {"cname": data["cname"], "uid": data["uid"], "resourceId": resource_id, "sid": sid}
         )
@@ -130,8 +136,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Flask:
                 "sid": sid,
                 "serverResponse": {
                     "status": session.status,
-                    "fileListMode": "json",
-                    "fileList": session.files(),
+                    **session.file_list(cluster.faults.file_list_mode),
                     "sliceStartTime": int(session.started * 1000),
                 },
             }
@@ -191,9 +196,10 @@ def create_app(settings: EmulatorSettings | None = None) -> Flask:
 
     @app.post("/_emulator/sessions/<sid>/<action>")
     def session_action(sid: str, action: str) -> ResponseReturnValue:
-        if sid not in cluster.sessions or action not in ("crash", "idle"):
+        actions = {"crash": cluster.crash, "idle": cluster.idle_out, "fatal": cluster.fatal}
+        if sid not in cluster.sessions or action not in actions:
             return jsonify({"error": "unknown session or action"}), 404
-        (cluster.crash if action == "crash" else cluster.idle_out)(sid)
+        actions[action](sid)
         return jsonify({"status": "ok"})
 
     @app.post("/_emulator/channels/<cname>/<event>")
@@ -215,12 +221,41 @@ def create_app(settings: EmulatorSettings | None = None) -> Flask:
         cluster.emit_channel_event(types[event], payload)
         return jsonify({"status": "sent"})
 
+    @app.post("/_emulator/check")
+    def check() -> ResponseReturnValue:
+        """The Console's "Check" button: a test callback per subscribed event type, shaped
+        like Agora's signature example body, sent at once; answers what the receiver said."""
+        data = request.get_json(silent=True) or {}
+        product = data.get("productId", 3)
+        types = data.get("eventTypes") or CHECK_EVENT_TYPES.get(product, [])
+        answers = {}
+        for event_type in types:
+            now_ms = int(time.time() * 1000)
+            body = {
+                "eventMs": now_ms,
+                "eventType": event_type,
+                "noticeId": str(uuid.uuid4()),
+                "notifyMs": now_ms,
+                "payload": {"a": "1", "b": 2},
+                "productId": product,
+            }
+            answers[str(event_type)] = sender.post_now(body)
+        return jsonify({"answers": answers})
+
     @app.get("/_emulator/healthz")
     def healthz() -> Response:
         return jsonify({"status": "ok"})
 
     app.extensions["emulator"] = cluster
     return app
+
+
+# What the Console's check sends test events for: Agora's own example (10, product 1),
+# the channel events, and every Cloud Recording event type one can subscribe to.
+CHECK_EVENT_TYPES = {
+    1: [10, 101, 102, 103, 104, 105, 106, 107, 108, 111, 112],
+    3: [1, 2, 3, 4, 11, 12, 30, 31, 32, 33, 40, 41, 42, 43],
+}
 
 
 def check_start(mode: str, client_request: dict[str, Any]) -> list[str]:

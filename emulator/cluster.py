@@ -41,6 +41,18 @@ class Session:
     failover_until: float = 0.0
     sequence: itertools.count = field(default_factory=itertools.count)  # type: ignore[type-arg]
     progress: int = 0
+    # How this session misbehaves (faults taken when it started or ended)
+    lose_exit: bool = False
+    upload_after_exit: bool = False
+    failover_copies: bool = False
+    stream_sequences: dict[str, int] = field(default_factory=dict)  # uid -> sequence of its 43
+
+    def file_list(self, mode: str) -> dict[str, Any]:
+        """``fileListMode`` and ``fileList`` as query and stop answer them."""
+        files = self.files()
+        if mode == "string":  # one String, as Agora documents for fileListMode "string"
+            return {"fileListMode": "string", "fileList": files[0]["fileName"] if files else ""}
+        return {"fileListMode": "json", "fileList": files}
 
     def files(self, prefix: str = "") -> list[dict[str, Any]]:
         start_ms = int(self.started * 1000)
@@ -97,9 +109,8 @@ class Cluster:
             if (resource["cname"], resource["uid"]) != (cname, uid):
                 raise fail(400, 432, "cname or uid does not match the resourceId")
             if resource["sid"] is not None:
-                raise ApiError(
-                    201, {"code": 7, "reason": "already started", "sid": resource["sid"]}
-                )
+                # Agora's documented 201 body carries no sid (agora-reference §4.9).
+                raise ApiError(201, {"code": 7, "reason": "already started"})
             if any(
                 s.cname == cname and s.uid == uid and s.state != "ended"
                 for s in self.sessions.values()
@@ -118,6 +129,7 @@ class Cluster:
             failover = self.faults.take("failover")
             abnormal = self.faults.take("abnormal_exit")
             silent = self.faults.take("never_records")
+            session.failover_copies = self.faults.take("failover_copies")
         self._run_lifecycle(session, failover=failover, abnormal=abnormal, silent=silent)
         return session.sid
 
@@ -134,13 +146,25 @@ class Cluster:
 
     def stop(self, resource_id: str, sid: str) -> dict[str, Any]:
         with self.lock:
+            if self.faults.take("stop_1003"):
+                raise fail(400, 1003, "sid does not match the resourceId")
             session = self.running(resource_id, sid)
             session.state = "ended"
             nothing = self.faults.take("stop_nothing_recorded")
+            exiting = self.faults.take("stop_501")
+            slow_upload = self.faults.take("stop_50")
+            mode = self.faults.file_list_mode
+        if exiting:  # already on its way out (maxIdleTime, or a stop that timed out)
+            self._finish(session, leave_code=4, exit_status=0)
+            raise fail(400, 501, "recording service is exiting")
+        if slow_upload:  # stopped; the upload goes on past the 20 s a synchronous stop waits
+            session.upload_after_exit = True
+            self._finish(session, leave_code=16, exit_status=0)
+            raise fail(400, 50, "upload timeout")
         self._finish(session, leave_code=16, exit_status=0)
         if nothing:
             raise fail(206, 435, "no recorded data")
-        return {"fileListMode": "json", "fileList": session.files(), "uploadingStatus": "uploaded"}
+        return {**session.file_list(mode), "uploadingStatus": "uploaded"}
 
     # ---- test controls ------------------------------------------------------------
 
@@ -163,6 +187,25 @@ class Cluster:
         self._emit(session, 41, {"msgName": "recorder_leave", "leaveCode": 2})
         self._emit(session, 11, {"msgName": "session_exit", "exitStatus": 1})
 
+    def fatal(self, sid: str) -> None:
+        """A fatal error (level 5) whose 41 and 11 NCS loses: only ``query`` can tell that
+        the service exited abnormally (status 20)."""
+        with self.lock:
+            session = self.sessions[sid]
+            session.status, session.state = 20, "exited_abnormally"
+        self._emit(
+            session,
+            1,
+            {
+                "msgName": "cloud_recording_error",
+                "module": 2,
+                "errorLevel": 5,
+                "errorCode": 52,
+                "stat": 1,
+                "errorMsg": "service exiting",
+            },
+        )
+
     def idle_out(self, sid: str) -> None:
         with self.lock:
             session = self.sessions[sid]
@@ -177,9 +220,14 @@ class Cluster:
         timer.start()
 
     def _emit(
-        self, session: Session, event_type: int, details: dict[str, Any], uid: str | None = None
-    ) -> None:
-        sequence = next(session.sequence)
+        self,
+        session: Session,
+        event_type: int,
+        details: dict[str, Any],
+        uid: str | None = None,
+        sequence: int | None = None,
+    ) -> int:
+        sequence = next(session.sequence) if sequence is None else sequence
         body = {
             "noticeId": secrets.token_hex(16),
             "productId": 3,
@@ -197,6 +245,7 @@ class Cluster:
             },
         }
         self._deliver(body)
+        return sequence
 
     def emit_channel_event(self, event_type: int, payload: dict[str, Any]) -> None:
         body = {
@@ -225,14 +274,10 @@ class Cluster:
     def _run_lifecycle(
         self, session: Session, *, failover: bool, abnormal: bool, silent: bool
     ) -> None:
+        # The recorder's own join. 107 (communication profile) carries no clientType
+        # (agora-reference §3.7): only its uid says it is the recorder.
         self.emit_channel_event(
-            107,
-            {
-                "channelName": session.cname,
-                "uid": int(session.uid),
-                "platform": 6,
-                "clientType": 10,
-            },
+            107, {"channelName": session.cname, "uid": int(session.uid), "platform": 6}
         )
         if silent:
             session.status = 2
@@ -241,7 +286,7 @@ class Cluster:
         self._emit(session, 30, {"msgName": "uploader_started", "status": 0})
         for uid, entry in zip(session.uids, session.files(), strict=True):
             now_ms = int(time.time() * 1000)
-            self._emit(
+            session.stream_sequences[uid] = self._emit(
                 session,
                 43,
                 {
@@ -288,6 +333,22 @@ class Cluster:
                 return
             session.state, session.uid = "recording", new_uid
         self._emit(session, 40, {"msgName": "recorder_started", "status": 0}, uid=new_uid)
+        if session.failover_copies:
+            # "During HA some notifications may be sent twice; the uid tells them apart"
+            # (agora-reference §2.3, event 12): the new server repeats the stream events
+            # under the sequence numbers the old one used.
+            for uid, sequence in session.stream_sequences.items():
+                details = {
+                    "msgName": "recorder_audio_stream_state_changed",
+                    "streamUid": uid,
+                    "state": 0,
+                    "UtcMs": int(time.time() * 1000),
+                }
+                self._emit(session, 43, details, uid=new_uid, sequence=sequence)
+
+    def _late_upload(self, session: Session, uploaded: dict[str, Any]) -> None:
+        self._emit(session, 33, {"msgName": "uploading_progress", "progress": 10000})
+        self._emit(session, 31, uploaded)
 
     def _progress(self, session: Session) -> None:
         if session.state == "ended":
@@ -297,10 +358,20 @@ class Cluster:
         self._later(PROGRESS_EVERY_S, self._progress, session)
 
     def _finish(self, session: Session, leave_code: int, exit_status: int) -> None:
+        with self.lock:
+            lose_exit = session.lose_exit or self.faults.take("lose_exit")
+            late_upload = session.upload_after_exit or self.faults.take("upload_after_exit")
         self._emit(session, 41, {"msgName": "recorder_leave", "leaveCode": leave_code})
-        self._emit(session, 33, {"msgName": "uploading_progress", "progress": 10000})
-        self._emit(session, 31, {"msgName": "uploaded", "status": 0, "fileList": session.files()})
-        self._emit(session, 11, {"msgName": "session_exit", "exitStatus": exit_status})
+        uploaded = {"msgName": "uploaded", "status": 0, "fileList": session.files()}
+        if not late_upload:
+            self._emit(session, 33, {"msgName": "uploading_progress", "progress": 10000})
+            self._emit(session, 31, uploaded)
+        sequence = next(session.sequence)  # 11 keeps its place in the sequence even when lost
+        if not lose_exit:
+            exit_details = {"msgName": "session_exit", "exitStatus": exit_status}
+            self._emit(session, 11, exit_details, sequence=sequence)
+        if late_upload:  # the upload finishes after the service exited (seen in the field)
+            self._later(1.0, self._late_upload, session, uploaded)
         self.emit_channel_event(
             108,
             {

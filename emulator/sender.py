@@ -44,6 +44,15 @@ class Sender:
             )
             self._cond.notify()
 
+    def post_now(self, body: dict[str, Any]) -> int:
+        """Send once, now, and return the receiver's HTTP status (0 when it did not answer)."""
+        raw = orjson.dumps(body)
+        headers = {**sign(self._secret, raw), "Content-Type": "application/json"}
+        try:  # its own connection: the delivery thread owns self._http
+            return requests.post(self._url, data=raw, headers=headers, timeout=TIMEOUT_S).status_code
+        except requests.RequestException:
+            return 0
+
     def pending(self) -> int:
         with self._cond:
             return len(self._heap)
