@@ -49,7 +49,9 @@ class Sender:
         raw = orjson.dumps(body)
         headers = {**sign(self._secret, raw), "Content-Type": "application/json"}
         try:  # its own connection: the delivery thread owns self._http
-            return requests.post(self._url, data=raw, headers=headers, timeout=TIMEOUT_S).status_code
+            return requests.post(
+                self._url, data=raw, headers=headers, timeout=TIMEOUT_S
+            ).status_code
         except requests.RequestException:
             return 0
 

@@ -83,8 +83,10 @@ def test_a_90_s_failover_is_not_taken_for_death(emulated: Emulated) -> None:
     assert session["recorder_uid"] != first["recorder_uid"]
     emulated.wait_for(
         "a poll answered again",
-        lambda: emulated.recording(recording["id"])["failover_404s"] >= 1
-        and emulated.recording(recording["id"])["not_found"] == 0,
+        lambda: (
+            emulated.recording(recording["id"])["failover_404s"] >= 1
+            and emulated.recording(recording["id"])["not_found"] == 0
+        ),
         timeout_s=30,
     )
     now = emulated.recording(recording["id"])
@@ -220,9 +222,11 @@ def test_a_fatal_error_is_queried_at_once(redis_url: str, redis: redis_lib.Redis
         )
         restarted = emulated.wait_for(
             "a restart after the query",
-            lambda: (r := emulated.recording(recording["id"]))["restarts"] == 1
-            and r["state"] == "active"
-            and r,
+            lambda: (
+                (r := emulated.recording(recording["id"]))["restarts"] == 1
+                and r["state"] == "active"
+                and r
+            ),
             timeout_s=10,
         )
         assert restarted["sid"] != first["sid"]

@@ -145,12 +145,20 @@ def test_failover_and_backup_playlists_are_recognisable() -> None:
     assert (plain["uid"], plain["trackType"], plain["failover_index"]) == ("12", "audio", None)
 
 
-def test_unknown_event_types_change_nothing() -> None:
+def test_unknown_event_types_change_nothing_but_take_their_place_in_the_sequence() -> None:
     before = after(START)
-    unknown = recording_event(40, sid="S", sequence=9)
+    unknown = recording_event(40, sid="S", sequence=1)
     unknown["eventType"] = 13
-    assert transitions.apply(before, unknown) == before
+    later = recording_event(30, sid="S", sequence=2)
+    assert transitions.apply(before, unknown) == {**before, "last_sequence": 1}
     assert transitions.apply(None, unknown) is None
+    # No false gap, whichever arrives first, and an unknown first event is counted too.
+    for events in ([unknown, later], [later, unknown]):
+        assert transitions.fold(events, before)["sequence_gaps"] == []  # type: ignore[index]
+    first = recording_event(40, sid="S", sequence=0)
+    first["eventType"] = 13
+    folded = transitions.fold([first, recording_event(40, sid="S", sequence=1)])
+    assert folded is not None and folded["sequence_gaps"] == []
 
 
 def test_times_come_from_events_so_state_is_deterministic() -> None:

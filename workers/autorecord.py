@@ -24,7 +24,12 @@ BROADCASTER_JOINS = frozenset({103, 107, 111})
 CHANNEL_DESTROY = 102
 
 
+CHECK_CHANNEL = "test_webhook"  # the Console's check events name this channel
+
+
 def wanted(settings: Settings, cname: str) -> bool:
+    if cname == CHECK_CHANNEL:
+        return False
     patterns = [p.strip() for p in settings.auto_record_channels.split(",") if p.strip()]
     return any(fnmatch.fnmatchcase(cname, p) for p in patterns)
 

@@ -94,19 +94,20 @@ def _next_session(
     packed: bool = False,
 ) -> dict[str, Any] | None:
     events = [entry["event"] for entry in fresh]
-    known = [e for e in events if transitions.is_known(e)]
+    known = [e for e in events if transitions.counts(e)]
     if not known:
         return session
     if session is None or min(e["payload"]["sequence"] for e in known) > session["last_sequence"]:
         return transitions.fold(known, session)
-    # A late event: replay every distinct event in order, keeping what control linked.
+    # A late event: replay every distinct event in order, keeping what control linked and
+    # what REST answers said (files, upload state, a final state).
     stored = pipe.hgetall(keys.timeline(sid))
     if packed or any(compaction.is_compact(raw) for raw in stored.values()):
         # The bodies are gone (workers.compaction): apply it on top, the best left to do.
         log.warning("session.late_after_compaction", extra={"sid": sid, "events": len(known)})
         return transitions.fold(known, session)
     history = [orjson.loads(raw)["event"] for raw in stored.values()]
-    refolded = transitions.fold([e for e in history + known if transitions.is_known(e)])
+    refolded = transitions.fold([e for e in history + known if transitions.counts(e)])
     if refolded is None:
         return session
     for name in LINK_FIELDS:
@@ -114,7 +115,7 @@ def _next_session(
     observed = session.get("observed")
     if observed:
         refolded = transitions.observe_status(refolded, observed["status"], [], observed["at_ms"])
-    return refolded
+    return transitions.carry_over(refolded, session)
 
 
 def _unpack_rows(pipe: Pipeline, sid: str, packed: dict[str, bytes], retention_s: int) -> None:

@@ -65,6 +65,7 @@ def new_session(sid: str, cname: str, recorder_uid: str) -> dict[str, Any]:
         "warnings": [],
         "failovers": [],
         "observed": None,
+        "end_reason": None,
         "started_ms": None,
         "ended_ms": None,
         "updated_ms": 0,
@@ -146,9 +147,12 @@ def apply(session: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, An
 
 def _apply_in_place(session: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
     handler = _HANDLERS.get(event["eventType"])
-    if handler is None:
-        return session
     payload = event["payload"]
+    if handler is None:
+        # An event type we do not know still took its place in the sequence: no false gap.
+        if session is not None and counts(event):
+            _note_sequence(session, payload["sequence"])
+        return session
     details = payload.get("details") or {}
     at_ms = payload.get("sendts") or event.get("notifyMs") or 0
     if session is None:
@@ -159,6 +163,41 @@ def _apply_in_place(session: dict[str, Any] | None, event: dict[str, Any]) -> di
     handler(session, details, payload, at_ms)
     session["updated_ms"] = max(session["updated_ms"], at_ms)
     return session
+
+
+def _end(session: dict[str, Any], reason: str) -> None:
+    if session["end_reason"] is None:
+        session["end_reason"] = reason
+
+
+def settle(session: dict[str, Any], state: str, reason: str, at_ms: int) -> dict[str, Any]:
+    """The session, ended by recording control's judgement (``workers.agora.liveness``):
+    what no callback said, a ``query`` or a lasting 404 did. A final session stays as it
+    was."""
+    session = copy.deepcopy(session)
+    if session["state"] in FINAL_STATES:
+        return session
+    session["state"] = state
+    session["end_reason"] = reason
+    session["ended_ms"] = at_ms
+    session["updated_ms"] = max(session["updated_ms"], at_ms)
+    return session
+
+
+def carry_over(refolded: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """A session replayed from its events, keeping what only REST answers and control told
+    the previous one: files and upload state only grow, and a final state stays final."""
+    for entry in previous["files"]:
+        _merge_file(refolded, entry)
+    if previous["upload_status"] in UPLOAD_RANK:
+        _advance_upload(refolded, previous["upload_status"])
+    if previous["state"] in FINAL_STATES and refolded["state"] not in FINAL_STATES:
+        for name in ("state", "ended_ms", "end_reason"):
+            refolded[name] = previous.get(name)
+    if refolded["end_reason"] is None:
+        refolded["end_reason"] = previous.get("end_reason")
+    refolded["observed"] = previous.get("observed")
+    return refolded
 
 
 def _on_error(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
@@ -189,6 +228,8 @@ def _on_status(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at
         _move(session, target)
         if target in FINAL_STATES and session["ended_ms"] is None:
             session["ended_ms"] = at
+        if target in FINAL_STATES:
+            _end(session, "exited" if target == EXITED else "exited_abnormally")
     if d.get("fileList"):
         _merge_file(session, {"fileName": d["fileList"]})
 
@@ -232,6 +273,7 @@ def _on_exit(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: 
     session["exit_status"] = d["exitStatus"]
     session["state"] = EXITED if d["exitStatus"] == 0 else FAILED
     session["ended_ms"] = at
+    _end(session, "exited" if d["exitStatus"] == 0 else "exited_abnormally")
 
 
 def _on_failover(session: dict[str, Any], d: dict[str, Any], p: dict[str, Any], at: int) -> None:
@@ -331,25 +373,69 @@ def is_known(event: dict[str, Any]) -> bool:
     return event["eventType"] in _HANDLERS
 
 
+def _sequence(event: dict[str, Any]) -> int | None:
+    sequence = event["payload"].get("sequence")
+    return sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else None
+
+
+def counts(event: dict[str, Any]) -> bool:
+    """Whether the event takes a place in the session's sequence: every known event, and
+    an unknown one that names its session and sequence."""
+    payload = event["payload"]
+    return is_known(event) or (_sequence(event) is not None and isinstance(payload.get("sid"), str))
+
+
 def event_identity(event: dict[str, Any]) -> str:
     """One entry per distinct event: resends and Agora's redundant copies share it.
 
-    Known events sort by sequence; unknown ones (whose payload was not validated) after them.
+    During a failover "some notifications may be sent twice; the uid tells them apart"
+    (agora-reference §2.3, event 12): the recorder uid is part of the identity. Known events
+    sort by sequence; unknown ones without a sequence after them.
     """
-    sequence = event["payload"].get("sequence")
-    if is_known(event) or (isinstance(sequence, int) and not isinstance(sequence, bool)):
-        return f"{sequence:012d}:{event['eventType']:05d}"
+    sequence = _sequence(event)
+    if is_known(event) or sequence is not None:
+        uid = event["payload"].get("uid")
+        return (
+            f"{sequence or 0:012d}:{event['eventType']:05d}:{uid if isinstance(uid, str) else ''}"
+        )
     return f"~{event['noticeId']}"
+
+
+def _generations(events: list[dict[str, Any]]) -> dict[str, int]:
+    """Recorder uid -> how many failovers preceded it (0 for the uid the task started with)."""
+    failovers = sorted((e for e in events if e["eventType"] == 12), key=lambda e: _sequence(e) or 0)
+    generations: dict[str, int] = {}
+    for number, event in enumerate(failovers, start=1):
+        generations.setdefault(str(event["payload"]["details"]["newUid"]), number)
+    return generations
 
 
 def fold(
     events: Iterable[dict[str, Any]], session: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
-    """Apply distinct ``events`` in sequence order; ``session`` is the state before them
-    (left as it was: it is copied once, not once per event)."""
+    """Apply distinct ``events`` in order, ``session`` being the state before them (left as
+    it was: it is copied once, not once per event). The order is the sequence within each
+    recorder uid, a failover's new uid after the uid it replaced."""
+    events = list(events)
+    generations = _generations(events)
+
+    def order(event: dict[str, Any]) -> tuple[int, str]:
+        uid = event["payload"].get("uid")
+        return generations.get(uid, 0) if isinstance(uid, str) else 0, event_identity(event)
+
     current = copy.deepcopy(session) if session is not None else None
-    for event in sorted(events, key=event_identity):
+    unplaced: list[int] = []  # sequences of unknown events before the session's first event
+    for event in sorted(events, key=order):
+        if current is None and not is_known(event):
+            sequence = _sequence(event)
+            if sequence is not None:
+                unplaced.append(sequence)
+            continue
         current = _apply_in_place(current, event)
+        if current is not None and unplaced:
+            for sequence in unplaced:
+                _note_sequence(current, sequence)
+            unplaced = []
     return current
 
 

@@ -14,10 +14,12 @@ class Meaning(enum.Enum):
     NOTHING_RECORDED = "nothing_recorded"  # 206 / 435 on stop
     NOT_COMPLETED = "not_completed"  # 206 / 65: reached the backend, timed out
     ALREADY_STOPPING = "already_stopping"  # 400 / 49
-    RESOURCE_EXPIRED = "resource_expired"  # 433, 1001, 432: acquire again
+    RESOURCE_EXPIRED = "resource_expired"  # 433, 1001: acquire again
+    EXITING = "exiting"  # 400 / 501: the recording service is exiting
+    UPLOAD_TIMEOUT = "upload_timeout"  # 50 on stop: stopped, the upload outlasted 20 s
     TASK_CONFLICT = "task_conflict"  # 400 / 53: same cname + uid exists
     NOT_FOUND = "not_found"  # 404 / 404: gone, or failover in progress
-    CONFIGURATION = "configuration"  # 401, 400 / 2, invalid appid, no route
+    CONFIGURATION = "configuration"  # 401, 400 / 2, 432, 1003, invalid appid, no route
     RATE_LIMITED = "rate_limited"  # 429
     SERVER = "server"  # 5xx and transient codes
     NO_WORKER = "no_worker"  # 500 / 502: new acquire + start
@@ -82,10 +84,14 @@ _BY_STATUS_AND_CODE: dict[tuple[int, int | None], Verdict] = {
     (400, 406): Verdict(Meaning.OVERLOADED, Retry.BACKOFF),
     (400, 49): Verdict(Meaning.ALREADY_STOPPING, Retry.NEVER),
     (400, 53): Verdict(Meaning.TASK_CONFLICT, Retry.NEW_RESOURCE),
-    (400, 432): Verdict(Meaning.RESOURCE_EXPIRED, Retry.NEW_RESOURCE),
+    # 432: a parameter is invalid or does not match the resource id; 1003: the sid does not
+    # match it. Our request is wrong: a new resource would be refused the same way.
+    (400, 432): Verdict(Meaning.CONFIGURATION, Retry.NEVER),
     (400, 433): Verdict(Meaning.RESOURCE_EXPIRED, Retry.NEW_RESOURCE),
     (400, 1001): Verdict(Meaning.RESOURCE_EXPIRED, Retry.NEW_RESOURCE),
-    (400, 1003): Verdict(Meaning.RESOURCE_EXPIRED, Retry.NEW_RESOURCE),
+    (400, 1003): Verdict(Meaning.CONFIGURATION, Retry.NEVER),
+    (400, 501): Verdict(Meaning.EXITING, Retry.NEVER),
+    (400, 50): Verdict(Meaning.UPLOAD_TIMEOUT, Retry.NEVER),
     (400, 109): Verdict(Meaning.CONFIGURATION, Retry.NEVER),
     (400, 110): Verdict(Meaning.CONFIGURATION, Retry.NEVER),
     (404, 404): Verdict(Meaning.NOT_FOUND, Retry.FAILOVER_SCHEDULE),
@@ -98,7 +104,8 @@ _BY_STATUS: dict[int, Verdict] = {
     206: Verdict(Meaning.NOT_COMPLETED, Retry.START_SCHEDULE),
 }
 # Codes that mean "resource id unusable" whatever the HTTP status they come with.
-_RESOURCE_CODES = frozenset({432, 433, 1001, 1003})
+_RESOURCE_CODES = frozenset({433, 1001})
+_PARAMETER_CODES = frozenset({432, 1003})
 
 
 def judge(status: int | None, body: Any) -> Verdict:
@@ -112,6 +119,10 @@ def judge(status: int | None, body: Any) -> Verdict:
         return known
     if code in _RESOURCE_CODES:
         return Verdict(Meaning.RESOURCE_EXPIRED, Retry.NEW_RESOURCE)
+    if code in _PARAMETER_CODES:
+        return Verdict(Meaning.CONFIGURATION, Retry.NEVER)
+    if code == 50:  # a synchronous stop whose upload outlasted 20 s, whatever the status
+        return Verdict(Meaning.UPLOAD_TIMEOUT, Retry.NEVER)
     if status == 404:
         # A gateway 404 ({"message": "no Route matched ..."}) is a wrong URL: a bug.
         if code is None:
