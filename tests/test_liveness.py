@@ -8,7 +8,8 @@ import pytest
 
 from tests.support.ncs import VALID_DETAILS, recording_event
 from workers import files, transitions
-from workers.agora.answers import Meaning, judge as judge_answer
+from workers.agora.answers import Meaning
+from workers.agora.answers import judge as judge_answer
 from workers.agora.liveness import (
     FAILOVER_WINDOW_S,
     RULES,
