@@ -51,6 +51,9 @@ class Secret:
         return hash(self._value)
 
 
+ROLLOVER_MARGIN_S = 15 * 60  # time for a new task to start and confirm before the old ends
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -86,6 +89,9 @@ class Settings:
     drain_concurrency: int = 2
     job_retry_intervals_s: tuple[int, ...] = (1, 5, 30, 120, 600)
     dead_letter_retention_s: int = 14 * 24 * 3600
+    # fidelity: auto-record's end, planned rollover
+    auto_record_grace_s: int = 60
+    recording_rollover_s: int | None = None  # None: before the token or resource expires
     log_level: str = "INFO"
     # -- Redis topology (topology) --
     redis_min_replicas: int = 0
@@ -158,6 +164,8 @@ class Settings:
             dead_letter_retention_s=reader.get(
                 "DEAD_LETTER_RETENTION_DAYS", 14 * 24 * 3600, _days_to_seconds
             ),
+            auto_record_grace_s=reader.get("AUTO_RECORD_GRACE_S", 60, _non_negative_int),
+            recording_rollover_s=reader.get("RECORDING_ROLLOVER_S", None, _positive_int),
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
             redis_min_replicas=reader.get("REDIS_MIN_REPLICAS", 0, _non_negative_int),
             # Within the web client's 3 s socket timeout, and far inside NCS's 10 s.
@@ -190,6 +198,16 @@ class Settings:
                 "AGORA_QPS_RESERVED: must be below AGORA_QPS, or queries could never run"
             )
         return settings
+
+    @property
+    def rollover_after_s(self) -> int:
+        """How long one Agora task may record before a planned rollover: the recorder's
+        token cannot be renewed and ``query``/``stop`` work only for ``resourceExpiredHour``
+        after the start, so a new task starts a margin before the first of the two ends."""
+        if self.recording_rollover_s is not None:
+            return self.recording_rollover_s
+        limit = min(self.recorder_token_ttl_s, self.agora_resource_expired_hour * 3600)
+        return max(limit - ROLLOVER_MARGIN_S, limit // 2)
 
     def require_web(self) -> Settings:
         """The web process refuses to start without an NCS secret."""

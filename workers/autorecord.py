@@ -1,8 +1,12 @@
 """Recordings on demand from RTC channel events (productId 1).
 
 A broadcaster joining a channel whose name matches ``AUTO_RECORD_CHANNELS`` (a glob) starts a
-recording when none is active; the channel's destruction (102) stops it. The recorder's own
-joins never count, so a recording cannot start itself.
+recording when none is active. The recording ends with the last human: once a leave (104,
+106, 108) leaves no person in the channel, a check ``AUTO_RECORD_GRACE_S`` later stops it
+unless someone came back. The recorder is itself a user of the channel, so without this the
+channel (and the bill) would outlive the last person by ``maxIdleTime``; the channel's
+destruction (102) stops it too. The recorder's own joins never count (recognised by the uids
+recbridge gave it), so a recording cannot start or keep itself.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from workers.queues import job_policy
 log = logging.getLogger("recbridge.autorecord")
 
 BROADCASTER_JOINS = frozenset({103, 107, 111})
+LEAVES = frozenset({104, 106, 108})
 CHANNEL_DESTROY = 102
 
 
@@ -34,17 +39,28 @@ def wanted(settings: Settings, cname: str) -> bool:
     return any(fnmatch.fnmatchcase(cname, p) for p in patterns)
 
 
-def decide(events: list[dict[str, Any]], active: dict[str, Any] | None) -> str | None:
-    """ "start", "stop" or None, from the channel's freshly applied events (pure)."""
-    recorder_uids = set(active["recorder_uids"]) if active else set()
-    action = None
+def recorder_uids(active: dict[str, Any] | None) -> set[str]:
+    return set(active["recorder_uids"]) if active else set()
+
+
+def decide(
+    events: list[dict[str, Any]], active: dict[str, Any] | None, people: set[str] | None = None
+) -> str | None:
+    """ "start", "stop", "idle" (nobody left: check again after the grace period) or None,
+    from the channel's freshly applied events and the people present after them (pure)."""
+    ours = recorder_uids(active)
+    destroyed = any(e["eventType"] == CHANNEL_DESTROY for e in events)
+    joined = left = False
     for event in events:
-        payload = event["payload"]
-        if event["eventType"] == CHANNEL_DESTROY:
-            action = "stop"
-        elif event["eventType"] in BROADCASTER_JOINS and not is_recorder(payload, recorder_uids):
-            action = "start"
-    return action
+        if is_recorder(event["payload"], ours):
+            continue
+        joined = joined or event["eventType"] in BROADCASTER_JOINS
+        left = left or event["eventType"] in LEAVES
+    if destroyed:
+        return "stop"
+    if people is None or people:
+        return "start" if joined else None
+    return "idle" if joined or left else None
 
 
 def on_channel_events(

@@ -67,6 +67,27 @@ def is_recorder(payload: dict[str, Any], recorder_uids: set[str]) -> bool:
     return str(payload.get("uid")) in recorder_uids
 
 
+def humans(channel: dict[str, Any], recorder_uids: set[str]) -> set[str]:
+    """The uids present in the channel that are people, not a cloud recorder: recognised by
+    the uids recbridge gave its recorders (the recorder's 107 carries no ``clientType``) or
+    by platform 6 with clientType 10 where an event says so."""
+    return {
+        uid
+        for uid, user in channel["users"].items()
+        if user.get("present")
+        and uid not in recorder_uids
+        and not (
+            user.get("platform") == RECORDER_PLATFORM
+            and user.get("client_type") == RECORDER_CLIENT_TYPE
+        )
+    }
+
+
+def load_channel(connection: Redis, name: str) -> dict[str, Any]:
+    raw = connection.get(keys.channel(name))
+    return orjson.loads(raw) if raw else new_channel(name)
+
+
 def channel_uids(connection: Redis, name: str) -> set[str]:
     """Every uid seen in the channel: a new recorder uid must differ from all of them."""
     raw = connection.get(keys.channel(name))

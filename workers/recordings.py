@@ -64,6 +64,8 @@ def new_recording(
         "not_found": 0,
         "failover_404s": 0,
         "upload_status": None,
+        "uploads": {},
+        "ended_reason": None,
         "error": None,
         "created_ms": created,
         "updated_ms": created,
@@ -80,6 +82,30 @@ def new_recorder_uid(avoid: set[str]) -> str:
 
 def public_view(recording: dict[str, Any]) -> dict[str, Any]:
     return dict(recording)  # holds no secret; kept as a seam for the API's shape
+
+
+# ---- upload truth: pure -------------------------------------------------------------
+
+_UPLOAD_RANK = {"uploading": 1, "backuped": 2, "uploaded": 3}
+
+
+def upload_summary(uploads: dict[str, str | None]) -> str | None:
+    """A recording's upload state from its sessions' (sid -> upload_status): the least
+    advanced of those that reported one, so "uploaded" means every session's files are in
+    storage; "backuped" that some wait in Agora's backup cloud."""
+    known = [u for u in uploads.values() if u in _UPLOAD_RANK]
+    return min(known, key=_UPLOAD_RANK.__getitem__) if known else None
+
+
+def follow_upload(recording: dict[str, Any], sid: str, upload_status: str | None) -> None:
+    """Record one session's upload state on its recording (in place); never backwards."""
+    uploads = recording.setdefault("uploads", {})
+    before = uploads.get(sid)
+    if upload_status in _UPLOAD_RANK and _UPLOAD_RANK[upload_status] > _UPLOAD_RANK.get(
+        before or "", 0
+    ):
+        uploads[sid] = upload_status
+    recording["upload_status"] = upload_summary(uploads) or recording.get("upload_status")
 
 
 # ---- decide: pure ------------------------------------------------------------------
