@@ -94,6 +94,8 @@ ROWS: list[tuple[Step, Meaning, InCall, Next]] = [
     (Step.STOP, Meaning.CONFIGURATION, InCall.NONE, Next.FAIL),
     (Step.STOP, Meaning.NOTHING_RECORDED, InCall.NONE, Next.ACCEPT),
     (Step.STOP, Meaning.ALREADY_STOPPING, InCall.NONE, Next.ACCEPT),
+    (Step.STOP, Meaning.EXITING, InCall.NONE, Next.ACCEPT),
+    (Step.STOP, Meaning.UPLOAD_TIMEOUT, InCall.NONE, Next.ACCEPT),
     (Step.STOP, Meaning.UNKNOWN, InCall.NONE, Next.RESCHEDULE),
 ]
 

@@ -32,6 +32,8 @@ WINDOW = FAILOVER_WINDOW_S
 @pytest.mark.parametrize(
     ("seen", "liveness", "reason", "restart"),
     [
+        (Evidence(ended="ended_unobserved"), D, "ended_unobserved", False),
+        (Evidence(ended="exited_abnormally", ended_abnormally=True), D, "exited_abnormally", True),
         (Evidence(exit_status=0), D, "exited", False),
         (Evidence(exit_status=1), D, "exited_abnormally", True),
         (Evidence(answer="query", status=20), D, "exited_abnormally", True),

@@ -16,10 +16,11 @@ import logging
 from typing import Any
 
 from redis import Redis
+from rq import get_current_job
 
 from config.settings import Settings
-from workers import jobs, recordings
-from workers.channels import is_recorder
+from workers import jobs, recordings, runtime
+from workers.channels import humans, is_recorder, load_channel
 from workers.queues import job_policy
 
 log = logging.getLogger("recbridge.autorecord")
@@ -69,7 +70,18 @@ def on_channel_events(
     if not events or not settings.recording_enabled or not wanted(settings, cname):
         return
     active = recordings.active_for_channel(connection, cname)
-    action = decide(events, active)
+    people = humans(load_channel(connection, cname), recorder_uids(active))
+    action = decide(events, active, people)
+    if action == "idle" and active is not None and active["source"] == "channel":
+        log.info("autorecord.idle", extra={"cname": cname, "recording_id": active["id"]})
+        jobs.enqueue(
+            connection,
+            job_policy(settings),
+            jobs.AUTORECORD_CHECK,
+            cname,
+            active["id"],
+            delay_s=settings.auto_record_grace_s,
+        )
     if action == "start" and active is None:
         recording, created = recordings.create(
             connection,
@@ -81,3 +93,24 @@ def on_channel_events(
     elif action == "stop" and active is not None:
         log.info("autorecord.stop", extra={"cname": cname, "recording_id": active["id"]})
         jobs.enqueue(connection, job_policy(settings), jobs.RUN_STOP, active["id"])
+
+
+def check_idle_job(cname: str, recording_id: str) -> str:
+    """The grace period after the last person left is over: stop the recording unless
+    someone came back."""
+    job = get_current_job()
+    assert job is not None, "check_idle_job runs as an RQ job"
+    return check_idle(job.connection, runtime.settings(), cname, recording_id)
+
+
+def check_idle(connection: Redis, settings: Settings, cname: str, recording_id: str) -> str:
+    active = recordings.active_for_channel(connection, cname)
+    if active is None or active["id"] != recording_id:
+        return "gone"
+    people = humans(load_channel(connection, cname), recorder_uids(active))
+    if people:
+        return "occupied"
+    log.info("autorecord.last_person_left", extra={"cname": cname, "recording_id": recording_id})
+    recordings.update(connection, recording_id, lambda r: r.update(stop_reason="last person left"))
+    jobs.enqueue(connection, job_policy(settings), jobs.RUN_STOP, recording_id)
+    return "stopping"

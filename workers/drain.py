@@ -14,6 +14,7 @@ from rq import get_current_job
 from config.settings import Settings
 from workers import autorecord, jobs, keys, periodic, runtime, sessions
 from workers.channels import drain_channel
+from workers.control import adopting
 from workers.deadletters import record_stream
 from workers.drainers import (
     LEASE_S,
@@ -33,7 +34,6 @@ from workers.drainers import (
 from workers.queues import events_queue, job_policy
 
 log = logging.getLogger("recbridge.drain")
-RECONCILE_ON = frozenset({"recording", "failover", "exited", "failed"})
 
 
 def drain_ready() -> int:
@@ -141,8 +141,10 @@ def drain_stream(connection: Redis, settings: Settings, stream: str) -> int:
         sid = stream[2:]
         drained = sessions.drain_session(connection, sid, retention_s=settings.session_retention_s)
         after = drained.session
-        changed = after is not None and drained.state_before != after["state"]
-        if changed and after and after.get("recording_id") and after["state"] in RECONCILE_ON:
+        if after is not None and not after.get("recording_id"):
+            if settings.recording_enabled:
+                adopting.adopt(connection, settings, after)
+        elif after is not None and drained.news_for_control:
             jobs.enqueue(
                 connection, job_policy(settings), jobs.RECONCILE, after["recording_id"], sid
             )

@@ -78,6 +78,17 @@ RUN_START = JobSpec("workers.control.run_start", CONTROL_QUEUE, CONTROL_TIMEOUT_
 RUN_STOP = JobSpec("workers.control.run_stop", CONTROL_QUEUE, CONTROL_TIMEOUT_S, RetryOwner.JOB)
 POLL = JobSpec("workers.control.poll", CONTROL_QUEUE, CONTROL_TIMEOUT_S, RetryOwner.JOB)
 RECONCILE = JobSpec("workers.control.reconcile", CONTROL_QUEUE, CONTROL_TIMEOUT_S, RetryOwner.RQ)
+# fidelity: end a task the recording no longer wants (reschedules itself until Agora no
+# longer knows it); auto-record's check after the last person left; a live uid change.
+RETIRE_TASK = JobSpec(
+    "workers.control.retire_task", CONTROL_QUEUE, CONTROL_TIMEOUT_S, RetryOwner.JOB
+)
+AUTORECORD_CHECK = JobSpec(
+    "workers.autorecord.check_idle_job", CONTROL_QUEUE, CONTROL_TIMEOUT_S, RetryOwner.RQ
+)
+UPDATE_UIDS = JobSpec(
+    "workers.control.update_uids", CONTROL_QUEUE, CONTROL_TIMEOUT_S, RetryOwner.RQ
+)
 # Periodic: every worker's upkeep thread runs them (workers.upkeep), and any clock queues
 # them (config/schedule.py); each claims its slot first (workers.periodic). The drain
 # watch runs every 2 s so a dead drain job (lease 10 s) is recovered within 15 s.
@@ -114,6 +125,9 @@ REGISTRY: dict[str, JobSpec] = {
         RUN_STOP,
         POLL,
         RECONCILE,
+        RETIRE_TASK,
+        AUTORECORD_CHECK,
+        UPDATE_UIDS,
         WATCH_DRAINERS,
         WATCH_LEASES,
         SWEEP_SESSIONS,

@@ -241,6 +241,7 @@ BUDGET: tuple[Family, ...] = (
     Family(recording_lock("*"), "workers.control", EXPIRES),
     Family(CONTROL_LEASES, "workers.control.leases", "a lease per running control job"),
     Family(control_lease("*"), "workers.control.leases", EXPIRES),
+    Family(f"{PREFIX}recorder:*", "workers.control.starting", EXPIRES),  # recorder claims
     Family(recordings_expiry(), "workers.session_queries", "a member per recording, swept"),
     Family(recordings_by_cname("*"), "workers.recordings", EXPIRES),
     Family(recordings_by_state("*"), "workers.recordings", "six keys; members swept"),
@@ -272,3 +273,10 @@ BUDGET: tuple[Family, ...] = (
 
 def family_of(name: str) -> Family | None:
     return next((f for f in BUDGET if fnmatch.fnmatchcase(name, f.pattern)), None)
+
+
+# fidelity: which recording a recorder uid belongs to, set before its start is sent, so a
+# task whose start answer was lost (206/65, then 201/7 without a sid) is adopted from its
+# callbacks (they carry cname and uid).
+def recorder_claim(cname: str, uid: str) -> str:
+    return f"{PREFIX}recorder:{_digest(cname)}:{uid}"

@@ -16,6 +16,7 @@ import orjson
 from redis import Redis, WatchError
 
 from workers import keys
+from workers.agora import liveness
 from workers.indexes import newest_first
 from workers.notify import outbox
 
@@ -65,6 +66,9 @@ def new_recording(
         "failover_404s": 0,
         "upload_status": None,
         "uploads": {},
+        "tasks": {},  # sid -> {"resource_id", "uid"}: every Agora task this recording ran
+        "adopting": None,  # {"uid", "resource_id", "since_ms"}: started, sid not yet known
+        "not_found_since": {},  # sid -> ms of the first 404 of the current run of them
         "ended_reason": None,
         "error": None,
         "created_ms": created,
@@ -113,7 +117,7 @@ def follow_upload(recording: dict[str, Any], sid: str, upload_status: str | None
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # "none" | "confirm" | "restart" | "finish"
+    kind: str  # "none" | "confirm" | "restart" | "replace" | "query" | "finish"
     reason: str | None = None
     state: str | None = None
 
@@ -124,20 +128,24 @@ NOTHING = Action("none")
 def decide(
     recording: dict[str, Any], session: dict[str, Any] | None, at_ms: int, confirm_after_s: int
 ) -> Action:
-    """The next step for an active recording, from its session as callbacks and polls built it."""
-    if recording["state"] not in (ACTIVE, STOPPING):
+    """The next step for an active recording, from its session as callbacks and polls built
+    it, judged by the one liveness rule (``workers.agora.liveness``)."""
+    if recording["state"] not in (ACTIVE, STOPPING) or recording["sid"] is None:
         return NOTHING
     if session is not None and session["sid"] == recording["sid"]:
-        state = session["state"]
-        failed = state == "failed" or session.get("service_status") == 20
-        if failed or state == "exited":
-            if recording["wanted"] and recording["state"] == ACTIVE and failed:
-                return Action("restart", reason=f"session {state} (exit {session['exit_status']})")
-            if recording["wanted"] and recording["state"] == ACTIVE:
-                reasons = ",".join(session.get("leave_reasons") or []) or "exited"
-                return Action("finish", reason=f"ended by Agora: {reasons}", state=STOPPED)
+        verdict = liveness.judge(
+            liveness.evidence(session, now_ms=at_ms, max_idle_time=recording["max_idle_time"])
+        )
+        wanted = recording["wanted"] and recording["state"] == ACTIVE
+        if verdict.liveness is liveness.Liveness.DEAD:
+            if wanted and verdict.restart:
+                return Action("restart", reason=f"session {verdict.reason}")
+            if wanted:
+                return Action("finish", reason=f"ended by Agora: {verdict.reason}", state=STOPPED)
             return Action("finish", state=STOPPED)
-        if state == "recording" and not recording["confirmed"]:
+        if verdict.liveness is liveness.Liveness.UNKNOWN:
+            return Action("query", reason=verdict.reason)
+        if session["state"] == "recording" and not recording["confirmed"]:
             return Action("confirm")
     started = recording["session_started_ms"]
     if (
@@ -146,7 +154,9 @@ def decide(
         and started is not None
         and at_ms - started > confirm_after_s * 1000
     ):
-        return Action("restart", reason=f"start not confirmed within {confirm_after_s} s")
+        # Agora: not recording 90 s after start means not started; the task is stopped
+        # before another one starts (never two live tasks).
+        return Action("replace", reason=f"start not confirmed within {confirm_after_s} s")
     return NOTHING
 
 

@@ -211,6 +211,19 @@ def observe_query(
     return _patch(connection, sid, change, retention_s)
 
 
+def settle(
+    connection: Redis, sid: str, *, state: str, reason: str, retention_s: int
+) -> dict[str, Any] | None:
+    """End a session recording control judged over (``workers.agora.liveness``): a task
+    Agora no longer knows is never left ``recording``. A final session stays as it was."""
+    at_ms = int(time.time() * 1000)
+
+    def change(session: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if session is None else transitions.settle(session, state, reason, at_ms)
+
+    return _patch(connection, sid, change, retention_s)
+
+
 def _write_indexes(
     pipe: Pipeline, before: dict[str, Any] | None, after: dict[str, Any], retention_s: int
 ) -> None:
@@ -243,6 +256,27 @@ class Drained:
     taken: int  # inbox entries taken
     state_before: str | None  # the session's state before this drain
     session: dict[str, Any] | None  # the session after it
+    upload_before: str | None = None
+    fatal_before: int = 0  # errors of level 5 before this drain
+
+    @property
+    def news_for_control(self) -> bool:
+        """Whether recording control should look: the state, the upload state or a fatal
+        error (Agora: "call query") changed."""
+        after = self.session
+        if after is None:
+            return False
+        return (
+            after["state"] != self.state_before
+            or after.get("upload_status") != self.upload_before
+            or fatal_errors(after) > self.fatal_before
+        )
+
+
+def fatal_errors(session: dict[str, Any] | None) -> int:
+    if session is None:
+        return 0
+    return sum(1 for e in session.get("errors") or [] if e.get("level") == transitions.FATAL_LEVEL)
 
 
 def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
@@ -256,6 +290,8 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
     link_key = keys.session_link(sid)
     taken, first_read = 0, True
     state_before: str | None = None
+    upload_before: str | None = None
+    fatal_before = 0
     with connection.pipeline() as pipe:
         while True:
             try:
@@ -266,6 +302,8 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                 before, packed = compaction.unpack(raw_session) if raw_session else (None, {})
                 if first_read:
                     state_before, first_read = (before["state"] if before else None), False
+                    upload_before = before.get("upload_status") if before else None
+                    fatal_before = fatal_errors(before)
                 entries = [decode_entry(raw) for raw in raw_entries]
                 by_identity: dict[str, dict[str, Any]] = {}
                 for entry in entries:
@@ -322,4 +360,4 @@ def drain_session(connection: Redis, sid: str, *, retention_s: int) -> Drained:
                 },
             )
             if emptied == 1:
-                return Drained(taken, state_before, after)
+                return Drained(taken, state_before, after, upload_before, fatal_before)

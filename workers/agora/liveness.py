@@ -45,6 +45,8 @@ SILENCE_MARGIN_S = 180  # three missed progress events (33 comes every minute)
 class Evidence:
     """What is known about one task, from its callbacks and the last REST answer."""
 
+    ended: str | None = None  # the session is already final: its end reason
+    ended_abnormally: bool = False  # ... and it failed
     answer: str | None = None  # see ANSWERS
     status: int | None = None  # query's serverResponse.status, when it is the answer
     exit_status: int | None = None  # 11's exitStatus, when 11 arrived
@@ -101,6 +103,21 @@ def _silent(e: Evidence) -> bool:
 
 # First matching row wins. Ordered from the strongest evidence to the weakest.
 RULES: tuple[Rule, ...] = (
+    Rule(
+        "session_ended_abnormally",
+        lambda e: e.ended is not None and e.ended_abnormally,
+        Liveness.DEAD,
+        "{ended}",
+        "a session already final by 11, query or an earlier judgement: failed",
+        restart=True,
+    ),
+    Rule(
+        "session_ended",
+        lambda e: e.ended is not None,
+        Liveness.DEAD,
+        "{ended}",
+        "a session already final by 11, query or an earlier judgement",
+    ),
     Rule(
         "session_exit_normal",
         lambda e: e.exit_status == 0,
@@ -274,6 +291,7 @@ def judge(evidence: Evidence) -> Judgement:
     for rule in RULES:
         if rule.applies(evidence):
             reason = rule.reason.replace("{left}", ",".join(evidence.left))
+            reason = reason.replace("{ended}", evidence.ended or "")
             return Judgement(rule.liveness, reason, rule.name, rule.restart)
     raise AssertionError("the last rule always applies")
 
@@ -290,7 +308,9 @@ def evidence(
     """The evidence a session (as callbacks and REST answers built it) gives, plus the
     answer just received."""
     if session is None:
-        return Evidence(answer, status, not_found_s=not_found_s, max_idle_time=max_idle_time)
+        return Evidence(
+            answer=answer, status=status, not_found_s=not_found_s, max_idle_time=max_idle_time
+        )
     observed_ms = (session.get("observed") or {}).get("at_ms") or 0
     fatal = any(
         e.get("level") == 5 and (e.get("at_ms") or 0) > observed_ms
@@ -298,7 +318,13 @@ def evidence(
     )
     last_sign = max(session.get("updated_ms") or 0, observed_ms)
     silent_s = (now_ms - last_sign) / 1000 if now_ms is not None and last_sign else None
+    final = session.get("state") in ("exited", "failed")
+    if answer is None and session.get("service_status") in (6, 7, 8, 20):
+        # What the last status (event 3 or a query) said, when it says the task is ending.
+        answer, status = "query", session["service_status"]
     return Evidence(
+        ended=(session.get("end_reason") or session["state"]) if final else None,
+        ended_abnormally=session.get("state") == "failed",
         answer=answer,
         status=status,
         exit_status=session.get("exit_status"),

@@ -14,10 +14,12 @@ from workers.control.intake import check_request, request_recording
 from workers.control.jobs import (
     poll,
     reconcile,
+    retire_task,
     run_start,
     run_stop,
     start_recording,
     stop_recording,
+    update_uids,
 )
 
 __all__ = [
@@ -25,8 +27,10 @@ __all__ = [
     "poll",
     "reconcile",
     "request_recording",
+    "retire_task",
     "run_start",
     "run_stop",
     "start_recording",
     "stop_recording",
+    "update_uids",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from workers.control import polling, starting, stopping
+from workers.control import polling, starting, stopping, tasks, updating
 from workers.control.calls import Budget
 from workers.control.context import job_context
 from workers.control.intake import request_recording
@@ -59,3 +59,17 @@ def reconcile(recording_id: str, sid: str) -> None:
     connection, settings = job_context()
     with leased():
         polling.reconcile(connection, settings, recording_id, sid)
+
+
+def retire_task(recording_id: str, sid: str, tries: int = 0) -> None:
+    """End a task the recording no longer wants (see ``workers.control.tasks``)."""
+    connection, settings = job_context()
+    with leased():
+        tasks.retire(connection, settings, recording_id, sid, tries)
+
+
+def update_uids(recording_id: str) -> str:
+    """Send the recording's uids to its live task (Agora ``update``)."""
+    connection, settings = job_context()
+    with leased():
+        return updating.update_uids(connection, settings, recording_id)

@@ -75,6 +75,10 @@ def _rows() -> dict[tuple[Step, Meaning], Rule]:
     rows[Step.STOP, Meaning.CONFIGURATION] = Rule(InCall.NONE, Next.FAIL)
     rows[Step.STOP, Meaning.NOTHING_RECORDED] = Rule(InCall.NONE, Next.ACCEPT)
     rows[Step.STOP, Meaning.ALREADY_STOPPING] = Rule(InCall.NONE, Next.ACCEPT)
+    # The task is on its way out (501), or stopped with its upload still going (50): what
+    # that means for the recording is the liveness table's (workers.agora.liveness).
+    rows[Step.STOP, Meaning.EXITING] = Rule(InCall.NONE, Next.ACCEPT)
+    rows[Step.STOP, Meaning.UPLOAD_TIMEOUT] = Rule(InCall.NONE, Next.ACCEPT)
     return rows
 
 

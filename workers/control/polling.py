@@ -5,18 +5,23 @@ one successor (or none, once the recording is no longer active) and never raises
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from redis import Redis
 
 from config.settings import Settings
 from workers import jobs, recordings, runtime, sessions
+from workers.agora import liveness
 from workers.agora.answers import AgoraError
+from workers.control import tasks
 from workers.control.acting import act, not_found
 from workers.control.calls import Budget, BudgetSpent, call
 from workers.control.context import log_recording
 from workers.control.policy import Next, Step, rule
 from workers.control.scheduling import is_current_poll, poll_delay_s, poll_plan, schedule_poll
+from workers.control.starting import rollover
+from workers.files import from_answer
 from workers.metrics import POLLS
 from workers.queues import job_policy
 from workers.recordings import ACTIVE, now_ms
@@ -36,7 +41,16 @@ def poll(
     if job_ids is not None and not is_current_poll(recording, job_ids):
         POLLS.labels("superseded").inc()
         return  # another poll job is this recording's current one
-    ask, later_s = poll_plan(settings, recording, sessions.load(connection, sid), now_ms())
+    if _due_for_rollover(settings, recording):
+        with contextlib.suppress(BudgetSpent):  # the next poll tries again
+            rollover(connection, settings, recording_id, Budget())
+        recording = recordings.load(connection, recording_id) or recording
+        if recording["sid"] != sid:
+            return  # the new task has its own polls
+    seen = sessions.load(connection, sid)
+    ask, later_s = poll_plan(settings, recording, seen, now_ms())
+    if not ask and _must_ask(recording, seen):
+        ask = True  # a fatal error or silence: Agora says query, fresh callbacks or not
     if not ask:  # its callbacks say it records: look again when they would be overdue
         POLLS.labels("callbacks_fresh").inc()
         schedule_poll(connection, settings, recording, later_s)
@@ -54,13 +68,16 @@ def poll(
         then = rule(Step.QUERY, exc.verdict.meaning).then
         log_recording("recording.poll_failed", recording, error=str(exc), then=then.value)
         if then is Next.FAILOVER_WAIT:
-            not_found(connection, settings, recording, "poll", budget)
+            try:
+                not_found(connection, settings, recording, budget)
+            except BudgetSpent:
+                jobs.enqueue(connection, job_policy(settings), jobs.RUN_START, recording_id)
         else:  # Next.RESCHEDULE: the next poll is the retry
             schedule_poll(connection, settings, recording, poll_delay_s(settings, recording))
         return
+    tasks.answered(connection, recording_id, sid)
     response = answer.get("serverResponse") or {}
-    file_list = response.get("fileList")
-    files: list[dict[str, Any]] = file_list if isinstance(file_list, list) else []
+    files = from_answer(response)
     status = response.get("status")
     session = None
     if isinstance(status, int):
@@ -73,7 +90,7 @@ def poll(
             files=files,
             retention_s=settings.session_retention_s,
         )
-    recording = recordings.update(connection, recording_id, lambda r: r.update(not_found=0))
+    recording = recordings.load(connection, recording_id) or recording
     try:
         act(connection, settings, recording, session, budget)
     except BudgetSpent:
@@ -85,9 +102,34 @@ def poll(
         schedule_poll(connection, settings, recording, poll_delay_s(settings, recording))
 
 
+def _must_ask(recording: dict[str, Any], session: dict[str, Any] | None) -> bool:
+    seen = liveness.evidence(
+        session, now_ms=recordings.now_ms(), max_idle_time=recording["max_idle_time"]
+    )
+    return liveness.judge(seen).liveness is liveness.Liveness.UNKNOWN
+
+
+def _due_for_rollover(settings: Settings, recording: dict[str, Any]) -> bool:
+    started = recording.get("session_started_ms")
+    return (
+        bool(recording["confirmed"])
+        and started is not None
+        and recordings.now_ms() - started > settings.rollover_after_s * 1000
+    )
+
+
 def reconcile(connection: Redis, settings: Settings, recording_id: str, sid: str) -> None:
-    """Act on what a session's callbacks changed (enqueued by the drain)."""
+    """Act on what a session's callbacks changed (enqueued by the drain). Any session of
+    the recording carries its upload state over, finished recordings included."""
     recording = recordings.load(connection, recording_id)
-    if recording is None or recording["sid"] != sid:
+    if recording is None:
         return
-    act(connection, settings, recording, sessions.load(connection, sid), Budget())
+    session = sessions.load(connection, sid)
+    if sid in recording["sids"]:
+        recording = tasks.follow_session(connection, recording_id, sid, session) or recording
+    if recording["sid"] != sid:
+        return
+    try:
+        act(connection, settings, recording, session, Budget())
+    except BudgetSpent:
+        jobs.enqueue(connection, job_policy(settings), jobs.RUN_START, recording_id)

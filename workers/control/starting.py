@@ -15,20 +15,22 @@ import logging
 import time
 from typing import Any
 
+import orjson
 from redis import Redis
 
 from config.settings import Settings
-from workers import keys, recordings, runtime, sessions
+from workers import jobs, keys, recordings, runtime, sessions
 from workers.agora.answers import AgoraError
 from workers.agora.client import AgoraClient
 from workers.agora.tokens import recorder_token
 from workers.channels import channel_uids
-from workers.control import leases
+from workers.control import leases, tasks
 from workers.control.calls import LOCK_TTL_S, Budget, call
 from workers.control.context import log_recording
 from workers.control.policy import Next, Step, rule
 from workers.control.scheduling import FIRST_POLL_S, schedule_poll
 from workers.metrics import RESTARTS
+from workers.queues import job_policy
 from workers.recordings import ACTIVE, FAILED, REQUESTED, STARTING
 
 START_ATTEMPTS = 3  # new uid + acquire + start, each after the previous failed for good
@@ -116,9 +118,18 @@ def _start_locked(
         except AgoraError as exc:
             last_error = exc
             log_recording("recording.start_failed", recording, error=str(exc))
+            if _seen(connection, recording_id, uid):
+                # Its callbacks came: the start went through after all. Adopt it.
+                _adopt_started(connection, settings, recording_id, uid, exc_resource(exc))
+                return
             if _after(exc) is Next.FAIL:
                 break
             continue  # Next.RESTART: a new uid, acquire and start
+        if sid is None:
+            # 201/7 "already started" without a sid: the task runs. Adopt it when its
+            # callbacks name it (cname + uid); never acquire and start another.
+            _adopt_started(connection, settings, recording_id, uid, resource_id)
+            return
         _activate(connection, settings, recording_id, sid, resource_id, uid)
         return
     failed = recordings.update(
@@ -150,6 +161,7 @@ def _activate(
         recorder_uid=uid,
     )
     schedule_poll(connection, settings, active, FIRST_POLL_S * settings.agora_retry_scale)
+    tasks.retire_others(connection, settings, active)
 
 
 def session_by_recorder(connection: Redis, cname: str, uid: str) -> str | None:
@@ -210,6 +222,126 @@ def _wait_for_callbacks(connection: Redis, cname: str, uid: str, budget: Budget)
     return None
 
 
+def rollover(connection: Redis, settings: Settings, recording_id: str, budget: Budget) -> None:
+    """A planned rollover before the recorder's token or the resource expires: a new task
+    with a new uid starts while the old one still records (no second of audio missed),
+    then the old one is retired. Both sids stay on the recording."""
+    with connection.lock(
+        keys.recording_lock(recording_id),
+        timeout=LOCK_TTL_S,
+        blocking_timeout=max(budget.remaining_s(), 0.1),
+    ):
+        recording = recordings.load(connection, recording_id)
+        if recording is None or recording["state"] != ACTIVE or not recording["wanted"]:
+            return
+        old = recording["sid"]
+        if old is None or recording.get("adopting"):
+            return
+        avoid = channel_uids(connection, recording["cname"]) | set(recording["recorder_uids"])
+        avoid |= set(recording["uids"] or [])
+        uid = recordings.new_recorder_uid(avoid)
+        client = runtime.agora_client(connection)
+        try:
+            resource_id, sid = _acquire_and_start(
+                connection, client, settings, recording, uid, budget
+            )
+        except AgoraError as exc:
+            log_recording("recording.rollover_failed", recording, error=str(exc))
+            return  # the old task still records; the next poll tries again
+        if sid is None:
+            latest = recordings.load(connection, recording_id) or recording
+            seen = [t for t, v in (latest.get("tasks") or {}).items() if v["uid"] == uid]
+            sid = seen[0] if seen else None
+        if sid is None:
+            adopting = recordings.update(
+                connection,
+                recording_id,
+                lambda r: r.update(
+                    adopting={
+                        "uid": uid,
+                        "resource_id": resource_id,
+                        "since_ms": recordings.now_ms(),
+                    }
+                ),
+            )
+            log_recording("recording.rollover_adopting", adopting, recorder_uid=uid)
+            return
+
+        def rolled(r: dict[str, Any]) -> None:
+            _became_active(r, sid=sid, resource_id=resource_id, uid=uid)
+            r["sids"] = list(dict.fromkeys(r["sids"]))
+            r["rollovers"] = r.get("rollovers", 0) + 1
+
+        active = recordings.update(connection, recording_id, rolled)
+        sessions.link(connection, sid, recording_id, resource_id, settings.session_retention_s)
+        log_recording("recording.rolled_over", active, previous_sid=old, recorder_uid=uid)
+        schedule_poll(connection, settings, active, FIRST_POLL_S * settings.agora_retry_scale)
+        jobs.enqueue(connection, job_policy(settings), jobs.RETIRE_TASK, recording_id, old, 0)
+
+
+def claim(
+    connection: Redis,
+    settings: Settings,
+    recording_id: str,
+    cname: str,
+    uid: str,
+    resource_id: str | None,
+) -> None:
+    """Say which recording a recorder uid belongs to before its start is sent."""
+    connection.set(
+        keys.recorder_claim(cname, uid),
+        orjson.dumps({"recording_id": recording_id, "resource_id": resource_id}),
+        ex=settings.session_retention_s,
+    )
+
+
+def exc_resource(exc: AgoraError) -> str | None:
+    resource = exc.body.get("resourceId")
+    return resource if isinstance(resource, str) else None
+
+
+def _seen(connection: Redis, recording_id: str, uid: str) -> bool:
+    recording = recordings.load(connection, recording_id) or {}
+    return any(t["uid"] == uid for t in (recording.get("tasks") or {}).values())
+
+
+def _adopt_started(
+    connection: Redis, settings: Settings, recording_id: str, uid: str, resource_id: str | None
+) -> None:
+    """Agora runs a task under ``uid`` whose sid the start answer did not give."""
+    adopting = recordings.update(
+        connection, recording_id, functools.partial(_adopting, resource_id=resource_id, uid=uid)
+    )
+    log_recording("recording.adopting", adopting, recorder_uid=uid)
+    if adopting["sid"] is not None:  # its callbacks came first: adopted already
+        schedule_poll(connection, settings, adopting, FIRST_POLL_S * settings.agora_retry_scale)
+        jobs.enqueue(
+            connection, job_policy(settings), jobs.RECONCILE, recording_id, adopting["sid"]
+        )
+
+
+def _adopting(r: dict[str, Any], resource_id: str | None, uid: str) -> None:
+    seen = [sid for sid, t in (r.get("tasks") or {}).items() if t["uid"] == uid]
+    if seen:  # the drain linked its session while this start still waited for an answer
+        task = r["tasks"][seen[0]]
+        _became_active(r, sid=seen[0], resource_id=task["resource_id"], uid=uid)
+        r["sids"] = list(dict.fromkeys(r["sids"]))
+        return
+    r.update(
+        state=ACTIVE,
+        sid=None,
+        resource_id=resource_id,
+        recorder_uid=uid,
+        confirmed=False,
+        session_started_ms=recordings.now_ms(),
+        not_found=0,
+        error=None,
+        adopting={"uid": uid, "resource_id": resource_id, "since_ms": recordings.now_ms()},
+    )
+    r["resource_ids"].append(resource_id)
+    r["recorder_uids"].append(uid)
+
+
 def _after(exc: AgoraError) -> Next:
     step = Step.START if exc.endpoint == "start" else Step.ACQUIRE
     return rule(step, exc.verdict.meaning).then
@@ -222,7 +354,7 @@ def _acquire_and_start(
     recording: dict[str, Any],
     uid: str,
     budget: Budget,
-) -> tuple[str, str]:
+) -> tuple[str, str | None]:
     cname = recording["cname"]
     resource_id = call(
         Step.ACQUIRE,
@@ -232,6 +364,7 @@ def _acquire_and_start(
     )
     pending = {"uid": uid, "resource_id": resource_id, "at_ms": recordings.now_ms()}
     recordings.update(connection, recording["id"], lambda r: r.update(pending_start=pending))
+    claim(connection, settings, recording["id"], cname, uid, resource_id)
     token = recorder_token(settings, cname, uid)
     try:
         answer = call(
@@ -243,11 +376,12 @@ def _acquire_and_start(
             settings,
         )
     except AgoraError as exc:
-        # 201/7: a retried start whose first attempt had in fact succeeded.
-        if _after(exc) is Next.ACCEPT and exc.body.get("sid"):
-            answer = exc.body
-        else:
+        # 201/7: a retried start whose first attempt had in fact succeeded. Agora's
+        # documented body carries no sid: the caller adopts the task from its callbacks.
+        if _after(exc) is not Next.ACCEPT:
             raise
+        sid = exc.body.get("sid")
+        return resource_id, str(sid) if isinstance(sid, str) and sid else None
     return resource_id, str(answer["sid"])
 
 
@@ -262,7 +396,10 @@ def _became_active(r: dict[str, Any], sid: str, resource_id: str, uid: str) -> N
         not_found=0,
         error=None,
         pending_start=None,
+        adopting=None,
     )
-    r["sids"].append(sid)
+    if sid not in r["sids"]:
+        r["sids"].append(sid)
     r["resource_ids"].append(resource_id)
     r["recorder_uids"].append(uid)
+    r.setdefault("tasks", {})[sid] = {"resource_id": resource_id, "uid": uid}

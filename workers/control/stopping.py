@@ -12,17 +12,15 @@ from redis import Redis
 from redis.exceptions import LockError
 
 from config.settings import Settings
-from workers import keys, recordings, runtime, sessions
+from workers import keys, recordings, sessions
 from workers.agora.answers import AgoraError
-from workers.control import leases
-from workers.control.acting import not_found
-from workers.control.calls import LOCK_TTL_S, Budget, BudgetSpent, call, worst_call_s
+from workers.agora.liveness import Liveness
+from workers.control import leases, tasks
+from workers.control.calls import LOCK_TTL_S, Budget, BudgetSpent, worst_call_s
 from workers.control.context import log_recording
-from workers.control.policy import Next, Step, rule
+from workers.control.policy import Step
 from workers.control.scheduling import schedule_stop, stop_retry_delay_s
 from workers.recordings import ACTIVE, FAILED, REQUESTED, STARTING, STOPPED, STOPPING
-
-STATUS_EXITED = 8  # a successful synchronous stop: the recorder left and uploaded
 
 
 def stop(connection: Redis, settings: Settings, recording_id: str) -> str:
@@ -61,58 +59,42 @@ def _stop_locked(connection: Redis, settings: Settings, recording_id: str, budge
     if recording is None or recording["state"] != STOPPING:
         return str(recording["state"]) if recording else STOPPED
     if recording["sid"] is None:
-        return str(
-            recordings.update(connection, recording_id, lambda r: r.update(state=STOPPED))["state"]
-        )
-    client = runtime.agora_client(connection)
-    note = None
+        if recording.get("adopting"):
+            # A task runs whose sid its callbacks have not told yet: never "stopped" before
+            # it is (the adoption queues this stop again as soon as the sid is known).
+            return _try_later(connection, settings, recording, RuntimeError("sid not known yet"))
+        done = recordings.update(connection, recording_id, lambda r: r.update(state=STOPPED))
+        return str(done["state"])
+    sid = recording["sid"]
     try:
-        answer = call(
-            Step.STOP,
-            lambda: client.stop(
-                recording["resource_id"],
-                recording["sid"],
-                recording["cname"],
-                recording["recorder_uid"],
-            ),
-            budget,
-            settings,
+        verdict = tasks.stop_task(connection, settings, recording, sid, budget)
+    except tasks.StopRefused as exc:
+        # A request error (432, 1003, ...): no retry can cure it, and the task may still run.
+        message = f"{exc}; the task may still be recording"
+        failed = recordings.update(
+            connection, recording_id, lambda r: r.update(state=FAILED, error=message)
         )
-        response = answer.get("serverResponse") or {}
-        upload = response.get("uploadingStatus")
-        file_list = response.get("fileList")
-        sessions.observe_query(
-            connection,
-            recording["sid"],
-            cname=recording["cname"],
-            recorder_uid=recording["recorder_uid"],
-            status=STATUS_EXITED,
-            files=file_list if isinstance(file_list, list) else [],
-            retention_s=settings.session_retention_s,
-            upload_status=upload if isinstance(upload, str) else None,
-        )
-    except AgoraError as exc:
-        then = rule(Step.STOP, exc.verdict.meaning).then
-        if then is Next.FAILOVER_WAIT:
-            not_found(connection, settings, recording, "stop", budget)
-            return STOPPING
-        if then is Next.FAIL:
-            message = str(exc)
-            recordings.update(
-                connection, recording_id, lambda r: r.update(state=FAILED, error=message)
-            )
-            return FAILED
-        if then is not Next.ACCEPT:  # Next.RESCHEDULE
-            return _try_later(connection, settings, recording, exc)
-        upload, note = None, exc.verdict.meaning.value
-    done = recordings.update(
-        connection,
-        recording_id,
-        lambda r: r.update(
-            state=STOPPED, upload_status=upload or r.get("upload_status"), ended_reason=note
-        ),
-    )
-    log_recording("recording.stopped", done, upload_status=upload, note=note)
+        log_recording("recording.stop_refused", failed, error=message)
+        return FAILED
+    except AgoraError as exc:  # not taken now: this job's own tries
+        return _try_later(connection, settings, recording, exc)
+    if verdict.liveness is Liveness.FAILING_OVER:
+        # A 404 during a failover: the task comes back on a new server. Ask again.
+        tries = (recordings.load(connection, recording_id) or recording).get("not_found", 1)
+        schedule_stop(connection, settings, recording_id, tasks.failover_delay_s(settings, tries))
+        log_recording("recording.stop_waits_failover", recording, reason=verdict.reason)
+        return STOPPING
+    note = None if verdict.reason == "stopped" else verdict.reason
+    session = sessions.load(connection, sid)
+
+    def finish(r: dict[str, Any]) -> None:
+        r.update(state=STOPPED, ended_reason=note)
+        if session is not None:
+            recordings.follow_upload(r, sid, session.get("upload_status"))
+
+    done = recordings.update(connection, recording_id, finish)
+    log_recording("recording.stopped", done, upload_status=done.get("upload_status"), note=note)
+    tasks.retire_others(connection, settings, done)
     return STOPPED
 
 
