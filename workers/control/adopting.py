@@ -17,7 +17,7 @@ from workers import jobs, keys, recordings, sessions
 from workers.control.context import log_recording
 from workers.control.scheduling import FIRST_POLL_S, schedule_poll, schedule_stop
 from workers.queues import job_policy
-from workers.recordings import ACTIVE, STOPPING
+from workers.recordings import ACTIVE, REQUESTED, STARTING, STOPPING
 
 
 def adopt(connection: Redis, settings: Settings, session: dict[str, Any]) -> str | None:
@@ -68,6 +68,9 @@ def adopt(connection: Redis, settings: Settings, session: dict[str, Any]) -> str
     elif recording["sid"] == sid and recording["state"] == STOPPING:
         log_recording("recording.adopted", recording, recorder_uid=uid)
         schedule_stop(connection, settings, recording_id, 0)
+    elif recording["state"] in (REQUESTED, STARTING) or (recording.get("pending_start") or {}).get("uid") == uid:
+        # Its start is still waiting for Agora's answer: the start adopts it.
+        log_recording("recording.task_seen_while_starting", recording, task=sid)
     else:
         log_recording("recording.retiring_stray", recording, task=sid, recorder_uid=uid)
         jobs.enqueue(connection, policy, jobs.RETIRE_TASK, recording_id, sid, 0)
