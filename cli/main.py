@@ -20,6 +20,7 @@ from workers.agora.answers import AgoraError
 from workers.agora.bodies import InvalidRequest
 from workers.agora.client import AgoraClient
 from workers.control import request_recording
+from workers.control.updating import Finished, request_uids
 from workers.faults import redis_fault
 from workers.queues import ALL_QUEUES, job_policy
 from workers.ratelimit import SharedRateLimit
@@ -204,6 +205,21 @@ def recordings_stop(ctx: Context, recording_id: str) -> None:
         return
     jobs.enqueue(ctx.redis, job_policy(ctx.settings), jobs.RUN_STOP, recording_id)
     click.echo(f"{recording_id} stop requested")
+
+
+@recordings_group.command("update")
+@click.argument("recording_id")
+@click.option("--uid", "uids", multiple=True, help="A uid to record (repeat); none: all.")
+@pass_context
+def recordings_update(ctx: Context, recording_id: str, uids: tuple[str, ...]) -> None:
+    """Change a live recording's uids (Agora ``update``)."""
+    try:
+        changed = request_uids(ctx.redis, ctx.settings, recording_id, list(uids) or None)
+    except (InvalidRequest, Finished) as exc:
+        raise click.ClickException(str(exc)) from None
+    if changed is None:
+        raise click.ClickException(f"no recording {recording_id!r}")
+    click.echo(f"{recording_id} update requested: {', '.join(uids) or 'all uids'}")
 
 
 # ---- dead letters -----------------------------------------------------------------

@@ -236,3 +236,66 @@ def test_a_fatal_error_is_queried_at_once(redis_url: str, redis: redis_lib.Redis
         assert restarted["sid"] != first["sid"]
         assert emulated.session_in(first["sid"], "failed")["service_status"] == 20
         assert live_tasks(emulated, "fatal") == [restarted["sid"]]
+
+
+def test_patch_uids_updates_the_live_task(emulated: Emulated) -> None:
+    recording = start(emulated, "live-uids", uids=["1", "2"])
+    sid = emulated.recording_in(recording["id"], "active")["sid"]
+    changed = emulated.api("PATCH", f"/api/recordings/{recording['id']}", json={"uids": ["3"]})
+    assert changed.status_code == 202, changed.text
+    emulated.wait_for(
+        "the task's new uids", lambda: emulated.stats()["sessions"][sid]["uids"] == ["3"]
+    )
+    assert emulated.recording(recording["id"])["applied_uids"] == ["3"]
+    bad = emulated.api("PATCH", f"/api/recordings/{recording['id']}", json={"uids": ["x"]})
+    assert bad.status_code == 400 and "uids" in bad.json()["fields"]
+    assert emulated.api("PATCH", "/api/recordings/nope", json={"uids": ["3"]}).status_code == 404
+    stop(emulated, recording["id"])
+    emulated.recording_in(recording["id"], "stopped")
+    late = emulated.api("PATCH", f"/api/recordings/{recording['id']}", json={"uids": ["3"]})
+    assert late.status_code == 409
+    assert emulated.stats()["calls"]["update"] == 1
+
+
+def test_a_planned_rollover_keeps_one_live_task(redis_url: str, redis: redis_lib.Redis) -> None:
+    # As before a token or resource expires: a new task first, then the old one stopped.
+    with run_emulated(redis_url, RECORDING_ROLLOVER_S="2") as emulated:
+        recording = start(emulated, "long", uids=["6"])
+        first = emulated.recording_in(recording["id"], "active")
+        rolled = emulated.wait_for(
+            "a rollover",
+            lambda: (r := emulated.recording(recording["id"]))["rollovers"] >= 1 and r,
+            timeout_s=30,
+        )
+        assert rolled["sids"][:2] == [first["sid"], rolled["sids"][1]]
+        assert rolled["recorder_uid"] != first["recorder_uid"]
+        emulated.session_in(first["sid"], "exited")
+        assert emulated.stats()["calls"]["stop"] >= 1
+        stop(emulated, recording["id"])
+        stopped = emulated.recording_in(recording["id"], "stopped")
+        emulated.wait_for("no live task", lambda: live_tasks(emulated, "long") == [])
+        assert stopped["restarts"] == 0
+
+
+def test_auto_record_ends_with_the_last_person(redis_url: str, redis: redis_lib.Redis) -> None:
+    with run_emulated(
+        redis_url, AUTO_RECORD_CHANNELS="class-*", AUTO_RECORD_GRACE_S="1"
+    ) as emulated:
+        channel = f"{emulated.emulator}/_emulator/channels/class-1"
+        emulated.http.post(f"{channel}/join", json={"uid": 501}, timeout=5)
+        active = emulated.wait_for(
+            "a recording",
+            lambda: (
+                (found := emulated.api("GET", "/api/recordings?cname=class-1").json())["count"]
+                and found["recordings"][0]["state"] == "active"
+                and found["recordings"][0]
+            ),
+        )
+        emulated.session_in(active["sid"], "recording")
+        # The recorder's own join (107, no clientType) does not keep the channel "occupied".
+        emulated.http.post(f"{channel}/leave", json={"uid": 501}, timeout=5)
+        stopped = emulated.recording_in(active["id"], "stopped", timeout_s=30)
+        assert stopped["stop_reason"] == "last person left"
+        assert live_tasks(emulated, "class-1") == []
+        calls = emulated.stats()["calls"]
+        assert (calls["start"], calls["stop"]) == (1, 1)

@@ -130,7 +130,10 @@ def test_a_404_outlasting_the_failover_window_restarts(emulated: Emulated) -> No
         restarted["sid"],
     ]
     assert restarted["recorder_uid"] != first["recorder_uid"]
-    assert restarted["restart_reasons"] == ["session not found after the failover window"]
+    # Still 404 after Agora's 60 + 90 s failover window: gone, never observed ending.
+    assert restarted["restart_reasons"] == ["session ended_unobserved"]
+    session = emulated.session_in(first["sid"], "exited")
+    assert session["end_reason"] == "ended_unobserved"
 
 
 def test_abnormal_exit_restarts_with_a_new_uid(emulated: Emulated) -> None:

@@ -15,6 +15,7 @@ from webhook.errors import error
 from workers import jobs, recordings
 from workers.agora.bodies import InvalidRequest
 from workers.control import request_recording
+from workers.control.updating import Finished, request_uids
 
 recordings_bp = Blueprint("recordings", __name__, url_prefix="/api/recordings")
 recordings_bp.before_request(require_ops_token)
@@ -37,7 +38,17 @@ class RecordingQuery(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_LIMIT))
 
 
+class RecordingChange(Schema):
+    uids = fields.List(
+        fields.String(validate=_UID),
+        validate=validate.Length(min=1, max=32),
+        required=True,
+        allow_none=True,
+    )
+
+
 RECORDING_REQUEST = RecordingRequest()
+RECORDING_CHANGE = RecordingChange()
 RECORDING_QUERY = RecordingQuery()
 
 
@@ -115,3 +126,22 @@ def stop_recording(recording_id: str) -> ResponseReturnValue:
         return error(404, "not_found", message=f"no recording {recording_id!r}")
     recording = ask_for_stop(state, recording)
     return jsonify(recordings.public_view(recording)), 202
+
+
+@recordings_bp.patch("/<recording_id>")
+def change_recording(recording_id: str) -> ResponseReturnValue:
+    """``{"uids": [...]}`` (or null for every uid): the live task follows (Agora ``update``)."""
+    state = app_state()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return error(400, "invalid_request", fields={"_body": ["Body must be a JSON object."]})
+    wanted: dict[str, Any] = RECORDING_CHANGE.load(body)
+    try:
+        changed = request_uids(state.redis, state.settings, recording_id, wanted["uids"])
+    except InvalidRequest as exc:
+        return error(400, "invalid_request", fields={"uids": [str(exc)]})
+    except Finished as exc:
+        return error(409, "finished", message=str(exc))
+    if changed is None:
+        return error(404, "not_found", message=f"no recording {recording_id!r}")
+    return jsonify(recordings.public_view(changed)), 202
