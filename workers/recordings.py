@@ -59,6 +59,7 @@ def new_recording(
         "recorder_uid": None,
         "recorder_uids": [],
         "restarts": 0,
+        "rollovers": 0,
         "restart_reasons": [],
         "confirmed": False,
         "session_started_ms": None,
