@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
+import redis as redis_lib
+from rq import Queue
 
-from tests.support.ncs import VALID_DETAILS, recording_event
-from workers import files, transitions
+from config.settings import Settings
+from tests.support.ncs import VALID_DETAILS, channel_event, recording_event
+from workers import autorecord, channels, files, keys, recordings, transitions
 from workers.agora.answers import Meaning
 from workers.agora.answers import judge as judge_answer
 from workers.agora.liveness import (
     FAILOVER_WINDOW_S,
     RULES,
+    SILENCE_MARGIN_S,
     Evidence,
     Liveness,
     evidence,
     judge,
 )
+from workers.control import tasks
+from workers.queues import CONTROL_QUEUE
 
 A, D, E, F, U = (
     Liveness.ALIVE,
@@ -194,3 +201,59 @@ def test_settle_ends_a_session_once() -> None:
         5,
     )
     assert transitions.settle(ended, "failed", "other", at_ms=9) == ended
+
+
+def test_silent_sessions_are_asked_about(redis: redis_lib.Redis) -> None:
+    settings = Settings(agora_app_id="app", agora_customer_id="c")
+    recording = recordings.new_recording("room", None, 30, "test")
+    recording.update(state="stopped", sid="OLD", sids=["OLD", "CUR"])
+    recordings.create(redis, recording)
+    for sid, sendts in (("OLD", 1_000), ("CUR", 1_000)):
+        event = recording_event(40, sid=sid, sequence=0, sendts=sendts)
+        session = transitions.fold([event])
+        assert session is not None
+        session["recording_id"] = recording["id"]
+        redis.set(keys.session(sid), orjson.dumps(session))
+        redis.zadd(keys.sessions_by_state("recording"), {sid: 1})
+    quiet_ms = 1_000 + (30 + SILENCE_MARGIN_S + 1) * 1000
+    assert tasks.sweep_silent(redis, settings, now_ms=quiet_ms - 2000) == 0
+    assert tasks.sweep_silent(redis, settings, now_ms=quiet_ms) == 2  # both: not wanted
+    queued = Queue(CONTROL_QUEUE, connection=redis).get_jobs()
+    assert {(j.func_name, j.args[1]) for j in queued} == {
+        ("workers.control.retire_task", "OLD"),
+        ("workers.control.retire_task", "CUR"),
+    }
+
+
+def test_a_recordings_upload_state_follows_all_its_sessions() -> None:
+    recording = recordings.new_recording("room", None, 30, "test")
+    recordings.follow_upload(recording, "A", "uploaded")
+    recordings.follow_upload(recording, "B", "uploading")
+    assert recording["upload_status"] == "uploading"
+    recordings.follow_upload(recording, "B", "uploaded")
+    recordings.follow_upload(recording, "A", "uploading")  # late: never backwards
+    assert (recording["upload_status"], recording["uploads"]) == (
+        "uploaded",
+        {"A": "uploaded", "B": "uploaded"},
+    )
+
+
+def test_auto_record_waits_for_the_last_person() -> None:
+    seq = iter(range(1, 100))
+
+    def event(event_type: int, uid: int, platform: int = 1) -> dict[str, Any]:
+        sent = channel_event(event_type, uid=uid, platform=platform, clientSeq=next(seq))
+        sent["payload"].pop("clientType", None)  # 107 carries none (agora-reference §3.7)
+        return sent
+
+    active = {"recorder_uids": ["77"]}
+    recorder_join = event(107, 77, platform=6)  # no clientType: known by its uid
+    assert autorecord.decide([recorder_join], active, set()) is None
+    assert autorecord.decide([event(108, 5)], active, {"6"}) is None
+    assert autorecord.decide([event(108, 5)], active, set()) == "idle"
+    assert autorecord.decide([event(107, 5)], None, {"5"}) == "start"
+    channel = channels.new_channel("c")
+    for e in (recorder_join, event(107, 5), event(108, 5)):
+        channel, _ = channels.apply_channel_event(channel, e)
+    assert channels.humans(channel, {"77"}) == set()
+    assert channels.humans(channel, set()) == {"77"}  # without its uid, it looks human

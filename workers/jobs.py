@@ -114,6 +114,14 @@ DELIVER_NOTIFICATIONS = JobSpec(
     "workers.notify.delivery.deliver", NOTIFY_QUEUE, 120, RetryOwner.JOB
 )
 
+SWEEP_SILENT = JobSpec(
+    "workers.control.tasks.sweep_silent_job",
+    CONTROL_QUEUE,
+    300,
+    RetryOwner.NEXT_TICK,
+    interval_s=300,
+)
+
 REGISTRY: dict[str, JobSpec] = {
     spec.func: spec
     for spec in (
@@ -128,6 +136,7 @@ REGISTRY: dict[str, JobSpec] = {
         RETIRE_TASK,
         AUTORECORD_CHECK,
         UPDATE_UIDS,
+        SWEEP_SILENT,
         WATCH_DRAINERS,
         WATCH_LEASES,
         SWEEP_SESSIONS,

@@ -97,7 +97,7 @@ def _past_window(e: Evidence) -> bool:
     return e.answer == "not_found" and (e.not_found_s or 0) >= FAILOVER_WINDOW_S
 
 
-def _silent(e: Evidence) -> bool:
+def silent(e: Evidence) -> bool:
     return e.silent_s is not None and e.silent_s > e.max_idle_time + SILENCE_MARGIN_S
 
 
@@ -256,7 +256,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "silent",
-        _silent,
+        silent,
         Liveness.UNKNOWN,
         "silent",
         "§2.3 event 33 every minute: silence past maxIdleTime + margin is asked about",

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from redis import Redis
+from rq import get_current_job
 
 from config.settings import Settings
-from workers import jobs, recordings, runtime, sessions
+from workers import jobs, keys, recordings, runtime, sessions
 from workers.agora.answers import AgoraError, Meaning
-from workers.agora.liveness import Judgement, Liveness, evidence, judge
+from workers.agora.liveness import Judgement, Liveness, evidence, judge, silent
 from workers.control.calls import Budget, BudgetSpent, call
 from workers.control.context import log_recording
 from workers.control.policy import Next, Step, rule
@@ -216,3 +217,41 @@ def retire(connection: Redis, settings: Settings, recording_id: str, sid: str, t
         tries + 1,
         delay_s=delay,
     )
+
+
+LIVE_SESSION_STATES = ("started", "recording", "failover", "stopping")
+SWEEP_LIMIT = 1000  # sessions looked at per state and sweep: bounded work per tick
+
+
+def sweep_silent(connection: Redis, settings: Settings, now_ms: int | None = None) -> int:
+    """Find sessions of recordings that went silent past ``maxIdleTime`` + the margin
+    (``liveness.SILENCE_MARGIN_S``) and ask Agora about them: a poll now for a recording's
+    current task, a retirement for any other. Returns how many were queued."""
+    now_ms = recordings.now_ms() if now_ms is None else now_ms
+    policy = job_policy(settings)
+    queued = 0
+    for state in LIVE_SESSION_STATES:
+        index = keys.sessions_by_state(state)
+        for sid in keys.members(connection.zrange(index, 0, SWEEP_LIMIT - 1)):
+            session = sessions.load(connection, sid)
+            recording_id = session.get("recording_id") if session else None
+            recording = recordings.load(connection, recording_id) if recording_id else None
+            if session is None or recording is None or sid not in recording["sids"]:
+                continue
+            seen = evidence(session, now_ms=now_ms, max_idle_time=recording["max_idle_time"])
+            if seen.silent_s is None or not silent(seen):
+                continue
+            if recording["sid"] == sid and recording["state"] == recordings.ACTIVE:
+                jobs.enqueue(connection, policy, jobs.POLL, recording["id"], sid)
+            else:
+                jobs.enqueue(connection, policy, jobs.RETIRE_TASK, recording["id"], sid, 0)
+            log_recording("recording.silent_task", recording, task=sid, silent_s=seen.silent_s)
+            queued += 1
+    return queued
+
+
+def sweep_silent_job() -> int:
+    """Periodic (the clock): ask about silent sessions (see ``sweep_silent``)."""
+    job = get_current_job()
+    assert job is not None, "sweep_silent_job runs as an RQ job"
+    return sweep_silent(job.connection, runtime.settings())
