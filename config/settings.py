@@ -91,6 +91,9 @@ class Settings:
     dead_letter_retention_s: int = 14 * 24 * 3600
     # fidelity: auto-record's end, planned rollover
     auto_record_grace_s: int = 60
+    storage_sts_token: Secret | None = None  # temporary credentials (vendors 1, 2, 3)
+    storage_sts_expiration: int | None = None  # Unix seconds
+    storage_extension_params: tuple[tuple[str, str], ...] = ()  # sse, tag, endpoint
     recording_rollover_s: int | None = None  # None: before the token or resource expires
     log_level: str = "INFO"
     # -- Redis topology (topology) --
@@ -165,6 +168,9 @@ class Settings:
                 "DEAD_LETTER_RETENTION_DAYS", 14 * 24 * 3600, _days_to_seconds
             ),
             auto_record_grace_s=reader.get("AUTO_RECORD_GRACE_S", 60, _non_negative_int),
+            storage_sts_token=reader.get("STORAGE_STS_TOKEN", None, Secret),
+            storage_sts_expiration=reader.get("STORAGE_STS_EXPIRATION", None, _positive_int),
+            storage_extension_params=reader.get("STORAGE_EXTENSION_PARAMS", (), _extension_params),
             recording_rollover_s=reader.get("RECORDING_ROLLOVER_S", None, _positive_int),
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
             redis_min_replicas=reader.get("REDIS_MIN_REPLICAS", 0, _non_negative_int),
@@ -233,6 +239,7 @@ class Settings:
             self.agora_app_certificate,
             self.storage_access_key,
             self.storage_secret_key,
+            self.storage_sts_token,
             self.ops_api_token,
             self.notify_signing_key,
         ):
@@ -370,6 +377,22 @@ def _secret_list(raw: str) -> tuple[Secret, ...]:
     if not secrets:
         raise ValueError("no secret given")
     return secrets
+
+
+_EXTENSION_PARAMS = ("sse", "tag", "endpoint")
+
+
+def _extension_params(raw: str) -> tuple[tuple[str, str], ...]:
+    """``sse=kms,tag=RETENTION_DAYS=30,endpoint=s3.example.com``: Agora's
+    ``storageConfig.extensionParams`` (sse: S3 only; tag: S3 and Alibaba; endpoint: the
+    domain of an S3-compatible store, vendor 11)."""
+    params = []
+    for item in (part.strip() for part in raw.split(",") if part.strip()):
+        name, _, value = item.partition("=")
+        if name not in _EXTENSION_PARAMS or not value:
+            raise ValueError(f"expected name=value with name one of {', '.join(_EXTENSION_PARAMS)}")
+        params.append((name, value))
+    return tuple(params)
 
 
 def _file_prefix(raw: str) -> tuple[str, ...]:

@@ -66,7 +66,8 @@ def test_206_then_201_without_sid_adopts_the_running_task(emulated: Emulated) ->
 
 
 def test_a_90_s_failover_is_not_taken_for_death(emulated: Emulated) -> None:
-    emulated.faults(failover=True, failover_s=90)  # 4.5 s of 404 at the test's time scale
+    # 4.5 s of 404 at the test's time scale; the new server repeats the stream events.
+    emulated.faults(failover=True, failover_s=90, failover_copies=True)
     recording = start(emulated, "ha", uids=["5"])
     first = emulated.recording_in(recording["id"], "active")
     emulated.session_in(first["sid"], "failover")
@@ -93,6 +94,12 @@ def test_a_90_s_failover_is_not_taken_for_death(emulated: Emulated) -> None:
     assert (now["state"], now["restarts"], now["sids"]) == ("active", 0, [first["sid"]])
     assert live_tasks(emulated, "ha") == [first["sid"]]
     assert emulated.stats()["calls"]["acquire"] == 1
+    # The copies are told apart by the recorder uid: both kept, the new server's last.
+    emulated.wait_for("callbacks", lambda: emulated.stats()["callbacks_pending"] == 0)
+    events = emulated.api("GET", f"/api/sessions/{first['sid']}/events").json()["events"]
+    stream_uids = [e["payload"]["uid"] for e in events if e["eventType"] == 43]
+    assert stream_uids.count(first["recorder_uid"]) == 1
+    assert stream_uids.count(session["recorder_uid"]) == 1
 
 
 def test_a_stop_during_a_failover_waits_for_the_task(emulated: Emulated) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -9,7 +10,7 @@ import pytest
 import redis as redis_lib
 from agoraiotools.AccessToken2 import AccessToken
 
-from config.settings import Secret, Settings
+from config.settings import Secret, Settings, SettingsError
 from workers.agora import bodies
 from workers.agora.answers import Meaning, Retry, judge
 from workers.agora.tokens import recorder_token
@@ -163,3 +164,28 @@ def test_shared_rate_limit_holds_across_clients(redis: redis_lib.Redis) -> None:
     peak = max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent)
     assert len(sent) == 32
     assert peak <= 10
+
+
+def test_sts_token_and_extension_params_reach_storage_config() -> None:
+    sts = dataclasses.replace(
+        SETTINGS,
+        storage_sts_token=Secret("sts"),
+        storage_sts_expiration=1_900_000_000,
+        storage_extension_params=(("sse", "kms"), ("tag", "RETENTION_DAYS=30")),
+    )
+    storage = bodies.storage_config(sts)
+    assert (storage["stsToken"], storage["stsExpiration"]) == ("sts", 1_900_000_000)
+    assert storage["extensionParams"] == {"sse": "kms", "tag": "RETENTION_DAYS=30"}
+    assert "sts" in sts.secret_values()
+    with pytest.raises(bodies.InvalidRequest, match="vendors 1, 2 and 3"):
+        bodies.storage_config(dataclasses.replace(sts, storage_vendor=6))
+    with pytest.raises(bodies.InvalidRequest, match="endpoint"):
+        bodies.storage_config(dataclasses.replace(SETTINGS, storage_vendor=11))
+    compatible = dataclasses.replace(
+        SETTINGS, storage_vendor=11, storage_extension_params=(("endpoint", "s3.example"),)
+    )
+    assert bodies.storage_config(compatible)["extensionParams"] == {"endpoint": "s3.example"}
+    parsed = Settings.from_env({"STORAGE_EXTENSION_PARAMS": "sse=kms, tag=A=1"})
+    assert parsed.storage_extension_params == (("sse", "kms"), ("tag", "A=1"))
+    with pytest.raises(SettingsError, match="STORAGE_EXTENSION_PARAMS"):
+        Settings.from_env({"STORAGE_EXTENSION_PARAMS": "colour=blue"})

@@ -163,6 +163,11 @@ def test_an_unconfirmed_start_restarts(emulated: Emulated) -> None:
     assert restarted
     recording = emulated.recording(recording["id"])
     assert recording["restart_reasons"] == ["start not confirmed within 3 s"]
+    # The unconfirmed task was stopped before the new one started: one live task, and the
+    # old session ended rather than left "started".
+    old = recording["sids"][0]
+    assert emulated.stats()["sessions"][old]["state"] == "ended"
+    emulated.session_in(old, "exited")
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ from typing import Any
 from config.settings import Settings
 
 ALL_STREAMS = "#allstream#"
+STS_VENDORS = frozenset({1, 2, 3})  # stsToken / stsExpiration (agora-reference §4.4)
+S3_COMPATIBLE = 11
 MAX_SUBSCRIBED_UIDS = 32
 # subscribeUidGroup: the estimated peak of subscribed uids, by its upper bound.
 _UID_GROUPS = ((2, 0), (7, 1), (12, 2), (17, 3), (32, 4), (49, 5))
@@ -66,6 +68,19 @@ def storage_config(settings: Settings) -> dict[str, Any]:
         raise InvalidRequest(f"storageConfig needs {', '.join(missing)} (STORAGE_* settings)")
     if settings.storage_file_prefix:
         config["fileNamePrefix"] = list(settings.storage_file_prefix)
+    if settings.storage_sts_token is not None:
+        if settings.storage_vendor not in STS_VENDORS:
+            raise InvalidRequest(
+                "stsToken works only with vendors 1, 2 and 3 (S3, Alibaba, Tencent)"
+            )
+        config["stsToken"] = settings.storage_sts_token.reveal()
+        if settings.storage_sts_expiration is not None:
+            config["stsExpiration"] = settings.storage_sts_expiration
+    params = dict(settings.storage_extension_params)
+    if settings.storage_vendor == S3_COMPATIBLE and "endpoint" not in params:
+        raise InvalidRequest("vendor 11 (S3-compatible) needs extensionParams endpoint")
+    if params:
+        config["extensionParams"] = params
     return config
 
 
