@@ -68,7 +68,10 @@ def adopt(connection: Redis, settings: Settings, session: dict[str, Any]) -> str
     elif recording["sid"] == sid and recording["state"] == STOPPING:
         log_recording("recording.adopted", recording, recorder_uid=uid)
         schedule_stop(connection, settings, recording_id, 0)
-    elif recording["state"] in (REQUESTED, STARTING) or (recording.get("pending_start") or {}).get("uid") == uid:
+    elif (
+        recording["state"] in (REQUESTED, STARTING)
+        or (recording.get("pending_start") or {}).get("uid") == uid
+    ):
         # Its start is still waiting for Agora's answer: the start adopts it.
         log_recording("recording.task_seen_while_starting", recording, task=sid)
     else:
