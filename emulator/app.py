@@ -31,6 +31,15 @@ class CallLog:
         self.recent: deque[float] = deque()
         self.all: list[tuple[float, str]] = []
         self.max_in_one_second = 0
+        self.by_cname: dict[str, dict[str, int]] = {}  # cname -> endpoint -> calls
+
+    def count(self, cname: str | None, endpoint: str) -> None:
+        """Calls per channel, so tests sharing one emulator each see their own."""
+        if cname is None:
+            return
+        with self.lock:
+            per = self.by_cname.setdefault(cname, {})
+            per[endpoint] = per.get(endpoint, 0) + 1
 
     def record(self, endpoint: str) -> bool:
         """Log a call; False when it is over the QPS limit (Agora answers 429)."""
@@ -56,7 +65,12 @@ class CallLog:
                 while times[j] <= t - 1.0:
                     j += 1
                 peak = max(peak, i - j + 1)
-            return {"calls": by_endpoint, "total": len(self.all), "max_calls_in_any_second": peak}
+            return {
+                "calls": by_endpoint,
+                "total": len(self.all),
+                "max_calls_in_any_second": peak,
+                "calls_by_cname": {c: dict(e) for c, e in self.by_cname.items()},
+            }
 
 
 def create_app(settings: EmulatorSettings | None = None) -> Flask:
@@ -76,7 +90,12 @@ def create_app(settings: EmulatorSettings | None = None) -> Flask:
     def api_error(exc: ApiError) -> ResponseReturnValue:
         return jsonify(exc.body), exc.status
 
-    def gate(endpoint: str, app_id: str) -> None:
+    def gate(endpoint: str, app_id: str, sid: str | None = None) -> None:
+        data = request.get_json(silent=True)
+        cname = data.get("cname") if isinstance(data, dict) else None
+        if cname is None and sid is not None and sid in cluster.sessions:
+            cname = cluster.sessions[sid].cname
+        calls.count(cname if isinstance(cname, str) else None, endpoint)
         if not calls.record(endpoint) or cluster.faults.take("rate_limited"):
             raise fail(429, None, "API rate limit exceeded")
         if request.headers.get("Authorization") != expected_auth:
@@ -126,7 +145,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Flask:
 
     @app.get(SESSION_PATH + "/query")
     def query(app_id: str, resource_id: str, sid: str, mode: str) -> ResponseReturnValue:
-        gate("query", app_id)
+        gate("query", app_id, sid)
         session = cluster.running(resource_id, sid)
         return jsonify(
             {

@@ -10,15 +10,33 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
+from emulator.faults import Faults
 from tests.support.emulated import Emulated, run_emulated
 
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def shared(redis_url: str) -> Iterator[Emulated]:
+    """One service and emulator for the module (starting them is most of a test's time):
+    each test uses its own channels and reads the emulator's calls per channel."""
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    with run_emulated(redis_url, AUTO_RECORD_CHANNELS="class-*", AUTO_RECORD_GRACE_S="1") as run:
+        yield run
+
+
 @pytest.fixture
-def emulated(redis_url: str, redis: redis_lib.Redis) -> Iterator[Emulated]:
-    with run_emulated(redis_url) as running:
-        yield running
+def emulated(shared: Emulated) -> Iterator[Emulated]:
+    yield shared
+    shared.faults(**Faults().as_dict())  # no fault outlives its test
+
+
+def calls(emulated: Emulated, cname: str) -> dict[str, int]:
+    """Agora calls made for ``cname`` by endpoint (0 when none)."""
+    made = emulated.stats()["calls_by_cname"].get(cname, {})
+    return {e: made.get(e, 0) for e in ("acquire", "start", "query", "update", "stop")}
 
 
 def start(emulated: Emulated, cname: str, **body: object) -> dict[str, Any]:
@@ -55,14 +73,14 @@ def test_206_then_201_without_sid_adopts_the_running_task(emulated: Emulated) ->
     assert live_tasks(emulated, "adopt") == [sid]
     session = emulated.session_in(sid, "recording")
     assert session["recording_id"] == recording["id"]
-    calls = emulated.stats()["calls"]
-    assert (calls["acquire"], calls["start"]) == (1, 2)
+    made = calls(emulated, "adopt")
+    assert (made["acquire"], made["start"]) == (1, 2)
     assert active["restarts"] == 0
     stop(emulated, recording["id"])
     stopped = emulated.recording_in(recording["id"], "stopped")
     assert stopped["sids"] == [sid]
     assert live_tasks(emulated, "adopt") == []
-    assert emulated.stats()["calls"]["acquire"] == 1
+    assert calls(emulated, "adopt")["acquire"] == 1
 
 
 def test_a_90_s_failover_is_not_taken_for_death(emulated: Emulated) -> None:
@@ -93,7 +111,7 @@ def test_a_90_s_failover_is_not_taken_for_death(emulated: Emulated) -> None:
     now = emulated.recording(recording["id"])
     assert (now["state"], now["restarts"], now["sids"]) == ("active", 0, [first["sid"]])
     assert live_tasks(emulated, "ha") == [first["sid"]]
-    assert emulated.stats()["calls"]["acquire"] == 1
+    assert calls(emulated, "ha")["acquire"] == 1
     # The copies are told apart by the recorder uid: both kept, the new server's last.
     emulated.wait_for("callbacks", lambda: emulated.stats()["callbacks_pending"] == 0)
     events = emulated.api("GET", f"/api/sessions/{first['sid']}/events").json()["events"]
@@ -130,7 +148,7 @@ def test_a_lost_session_exit_after_no_users_does_not_restart(emulated: Emulated)
     assert session["end_reason"] == "no_users"
     recording_now = emulated.recording(recording["id"])
     assert (recording_now["restarts"], recording_now["sids"]) == (0, [sid])
-    assert emulated.stats()["calls"]["acquire"] == 1
+    assert calls(emulated, "empty-room")["acquire"] == 1
     assert live_tasks(emulated, "empty-room") == []
 
 
@@ -154,22 +172,23 @@ def test_432_on_start_is_one_refused_request_not_an_expired_resource(emulated: E
     recording = start(emulated, "mismatch")
     failed = emulated.recording_in(recording["id"], "failed")
     assert "432" in failed["error"]
-    calls = emulated.stats()["calls"]
-    assert (calls["acquire"], calls["start"]) == (1, 1)
+    made = calls(emulated, "mismatch")
+    assert (made["acquire"], made["start"]) == (1, 1)
     assert live_tasks(emulated, "mismatch") == []
 
 
 def test_1003_on_stop_is_reported_not_retried_into_a_dead_letter(emulated: Emulated) -> None:
+    letters = emulated.api("GET", "/api/dead-letters").json()["count"]
     recording = start(emulated, "mismatch-stop")
     sid = emulated.recording_in(recording["id"], "active")["sid"]
     emulated.faults(stop_1003=1)
     stop(emulated, recording["id"])
     failed = emulated.recording_in(recording["id"], "failed")
     assert "1003" in failed["error"]
-    assert emulated.stats()["calls"]["stop"] == 1
+    assert calls(emulated, "mismatch-stop")["stop"] == 1
     # The truth: the task still runs, and the recording says so rather than "stopped".
     assert live_tasks(emulated, "mismatch-stop") == [sid]
-    assert emulated.api("GET", "/api/dead-letters").json()["count"] == 0
+    assert emulated.api("GET", "/api/dead-letters").json()["count"] == letters
 
 
 note_for = {"stop_501": "exiting", "stop_50": "stopped_upload_pending"}
@@ -214,37 +233,6 @@ def test_console_check_callbacks_get_200(emulated: Emulated, product: int) -> No
     assert answer and set(answer.values()) == {200}, answer
 
 
-def test_a_fatal_error_is_queried_at_once(redis_url: str, redis: redis_lib.Redis) -> None:
-    # Polls every 60 s: only an immediate query finds the abnormal exit within seconds.
-    with run_emulated(redis_url, RECORDING_POLL_S="60") as emulated:
-        recording = start(emulated, "fatal", uids=["3"])
-        first = emulated.recording_in(recording["id"], "active")
-        emulated.session_in(first["sid"], "recording")
-        emulated.wait_for("confirmed", lambda: emulated.recording(recording["id"])["confirmed"])
-        queries = emulated.stats()["calls"].get("query", 0)
-        # The poll after confirmation: the next one is a minute away.
-        emulated.wait_for(
-            "a poll of the confirmed task",
-            lambda: emulated.stats()["calls"].get("query", 0) > queries,
-            timeout_s=30,
-        )
-        emulated.http.post(
-            f"{emulated.emulator}/_emulator/sessions/{first['sid']}/fatal", timeout=5
-        )
-        restarted = emulated.wait_for(
-            "a restart after the query",
-            lambda: (
-                (r := emulated.recording(recording["id"]))["restarts"] == 1
-                and r["state"] == "active"
-                and r
-            ),
-            timeout_s=10,
-        )
-        assert restarted["sid"] != first["sid"]
-        assert emulated.session_in(first["sid"], "failed")["service_status"] == 20
-        assert live_tasks(emulated, "fatal") == [restarted["sid"]]
-
-
 def test_patch_uids_updates_the_live_task(emulated: Emulated) -> None:
     recording = start(emulated, "live-uids", uids=["1", "2"])
     sid = emulated.recording_in(recording["id"], "active")["sid"]
@@ -261,48 +249,26 @@ def test_patch_uids_updates_the_live_task(emulated: Emulated) -> None:
     emulated.recording_in(recording["id"], "stopped")
     late = emulated.api("PATCH", f"/api/recordings/{recording['id']}", json={"uids": ["3"]})
     assert late.status_code == 409
-    assert emulated.stats()["calls"]["update"] == 1
+    assert calls(emulated, "live-uids")["update"] == 1
 
 
-def test_a_planned_rollover_keeps_one_live_task(redis_url: str, redis: redis_lib.Redis) -> None:
-    # As before a token or resource expires: a new task first, then the old one stopped.
-    with run_emulated(redis_url, RECORDING_ROLLOVER_S="2") as emulated:
-        recording = start(emulated, "long", uids=["6"])
-        first = emulated.recording_in(recording["id"], "active")
-        rolled = emulated.wait_for(
-            "a rollover",
-            lambda: (r := emulated.recording(recording["id"]))["rollovers"] >= 1 and r,
-            timeout_s=30,
-        )
-        assert rolled["sids"][:2] == [first["sid"], rolled["sids"][1]]
-        assert rolled["recorder_uid"] != first["recorder_uid"]
-        emulated.session_in(first["sid"], "exited")
-        assert emulated.stats()["calls"]["stop"] >= 1
-        stop(emulated, recording["id"])
-        stopped = emulated.recording_in(recording["id"], "stopped")
-        emulated.wait_for("no live task", lambda: live_tasks(emulated, "long") == [])
-        assert stopped["restarts"] == 0
-
-
-def test_auto_record_ends_with_the_last_person(redis_url: str, redis: redis_lib.Redis) -> None:
-    with run_emulated(
-        redis_url, AUTO_RECORD_CHANNELS="class-*", AUTO_RECORD_GRACE_S="1"
-    ) as emulated:
-        channel = f"{emulated.emulator}/_emulator/channels/class-1"
-        emulated.http.post(f"{channel}/join", json={"uid": 501}, timeout=5)
-        active = emulated.wait_for(
-            "a recording",
-            lambda: (
-                (found := emulated.api("GET", "/api/recordings?cname=class-1").json())["count"]
-                and found["recordings"][0]["state"] == "active"
-                and found["recordings"][0]
-            ),
-        )
-        emulated.session_in(active["sid"], "recording")
-        # The recorder's own join (107, no clientType) does not keep the channel "occupied".
-        emulated.http.post(f"{channel}/leave", json={"uid": 501}, timeout=5)
-        stopped = emulated.recording_in(active["id"], "stopped", timeout_s=30)
-        assert stopped["stop_reason"] == "last person left"
-        assert live_tasks(emulated, "class-1") == []
-        calls = emulated.stats()["calls"]
-        assert (calls["start"], calls["stop"]) == (1, 1)
+def test_auto_record_ends_with_the_last_person(emulated: Emulated) -> None:
+    # The shared service records "class-*" channels, with a 1 s grace period.
+    channel = f"{emulated.emulator}/_emulator/channels/class-1"
+    emulated.http.post(f"{channel}/join", json={"uid": 501}, timeout=5)
+    active = emulated.wait_for(
+        "a recording",
+        lambda: (
+            (found := emulated.api("GET", "/api/recordings?cname=class-1").json())["count"]
+            and found["recordings"][0]["state"] == "active"
+            and found["recordings"][0]
+        ),
+    )
+    emulated.session_in(active["sid"], "recording")
+    # The recorder's own join (107, no clientType) does not keep the channel "occupied".
+    emulated.http.post(f"{channel}/leave", json={"uid": 501}, timeout=5)
+    stopped = emulated.recording_in(active["id"], "stopped", timeout_s=30)
+    assert stopped["stop_reason"] == "last person left"
+    assert live_tasks(emulated, "class-1") == []
+    made = calls(emulated, "class-1")
+    assert (made["start"], made["stop"]) == (1, 1)

@@ -36,6 +36,8 @@ def act(
     elif action.kind == "query":
         # A fatal error (level 5) or silence: Agora says call query. Ask now.
         log_recording("recording.query_now", recording, reason=action.reason)
+        asked = {"reason": action.reason, "at_ms": recordings.now_ms()}
+        recordings.update(connection, recording["id"], lambda r: r.update(queried_at_once=asked))
         schedule_poll(connection, settings, recording, 0)
     elif action.kind == "restart":  # the old task is known dead
         restart(connection, settings, recording, action.reason or "", budget)
