@@ -23,7 +23,8 @@ from workers.agora.liveness import (
     evidence,
     judge,
 )
-from workers.control import tasks
+from workers.control import adopting as adopting_module
+from workers.control import starting, tasks
 from workers.queues import CONTROL_QUEUE
 
 A, D, E, F, U = (
@@ -257,3 +258,33 @@ def test_auto_record_waits_for_the_last_person() -> None:
         channel, _ = channels.apply_channel_event(channel, e)
     assert channels.humans(channel, {"77"}) == set()
     assert channels.humans(channel, set()) == {"77"}  # without its uid, it looks human
+
+
+def test_a_claimed_task_is_adopted_or_retired(redis: redis_lib.Redis) -> None:
+    settings = Settings(agora_app_id="app", agora_customer_id="c")
+
+    def claimed(state: str, wanted: bool, uid: str, sid: str) -> str:
+        recording = recordings.new_recording(f"room-{sid}", None, 30, "test")
+        adopting = {"uid": uid, "resource_id": "R", "since_ms": 1}
+        recording.update(state=state, wanted=wanted, adopting=adopting)
+        recordings.create(redis, recording)
+        starting.claim(redis, settings, recording["id"], recording["cname"], uid, "R")
+        session = transitions.fold(
+            [recording_event(40, sid=sid, cname=recording["cname"], uid=uid)]
+        )
+        assert session is not None and adopting_module.adopt(redis, settings, session)
+        return str(recording["id"])
+
+    waiting = recordings.load(redis, claimed("active", True, "5", "S1"))
+    assert waiting is not None and (waiting["sid"], waiting["adopting"]) == ("S1", None)
+    gone = recordings.load(redis, claimed("stopped", False, "6", "S2"))
+    assert gone is not None and gone["sid"] is None  # not wanted: never adopted...
+    retired = [j.args for j in Queue(CONTROL_QUEUE, connection=redis).get_jobs()]
+    assert (gone["id"], "S2", 0) in retired  # ...but stopped
+    assert adopting_module.adopt(redis, settings, {**session_of("S3"), "cname": "x"}) is None
+
+
+def session_of(sid: str) -> dict[str, Any]:
+    session = transitions.fold([recording_event(40, sid=sid)])
+    assert session is not None
+    return session

@@ -42,7 +42,7 @@ def adopt(connection: Redis, settings: Settings, session: dict[str, Any]) -> str
         if sid not in r["sids"]:
             r["sids"].append(sid)
         adopting = r.get("adopting")
-        if adopting and adopting["uid"] == uid:
+        if adopting and adopting["uid"] == uid and r["state"] in (ACTIVE, STOPPING):
             # The task this recording is waiting for (a start, or a rollover's new task).
             previous[:] = [r["sid"]] if r["sid"] not in (None, sid) else []
             r.update(
@@ -68,13 +68,13 @@ def adopt(connection: Redis, settings: Settings, session: dict[str, Any]) -> str
     elif recording["sid"] == sid and recording["state"] == STOPPING:
         log_recording("recording.adopted", recording, recorder_uid=uid)
         schedule_stop(connection, settings, recording_id, 0)
-    elif (
+    elif recording["wanted"] and (
         recording["state"] in (REQUESTED, STARTING)
         or (recording.get("pending_start") or {}).get("uid") == uid
     ):
         # Its start is still waiting for Agora's answer: the start adopts it.
         log_recording("recording.task_seen_while_starting", recording, task=sid)
-    else:
+    else:  # another task runs, or the recording is no longer wanted: end this one
         log_recording("recording.retiring_stray", recording, task=sid, recorder_uid=uid)
         jobs.enqueue(connection, policy, jobs.RETIRE_TASK, recording_id, sid, 0)
     return recording_id
