@@ -378,6 +378,19 @@ def test_start_and_stop_a_recording_from_the_console(
     api_ids = [r["id"] for r in client.get("/api/recordings", headers=AUTH).json["recordings"]]
     assert re.findall(r'href="/console/recordings/([0-9a-f]+)"', listed) == api_ids
     queue = Queue(CONTROL_QUEUE, connection=redis)
+    bad = client.post(
+        f"/console/recordings/{recording_id}/uids", data={"uids": "x", "csrf_token": token}
+    )
+    assert bad.status_code == 400 and "uids must be" in bad.get_data(as_text=True)
+    changed = client.post(
+        f"/console/recordings/{recording_id}/uids", data={"uids": "13 14", "csrf_token": token}
+    )
+    assert changed.status_code == 303
+    assert client.get(f"/api/recordings/{recording_id}", headers=AUTH).json["uids"] == [
+        "13",
+        "14",
+    ]
+    assert any(j.func_name == "workers.control.update_uids" for j in queue.get_jobs())
     before = queue.count
     stop = client.post(f"/console/recordings/{recording_id}/stop", data={"csrf_token": token})
     assert stop.status_code == 303 and queue.count == before + 1

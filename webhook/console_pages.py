@@ -20,6 +20,7 @@ from webhook.console import console_bp, note, render_page
 from webhook.context import app_state
 from workers import deadletters, keys, ops_status, recordings, session_queries, transitions
 from workers.agora.bodies import InvalidRequest
+from workers.control.updating import Finished, request_uids
 from workers.notify import endpoints as notify_endpoints
 from workers.notify import outbox as notify_outbox
 from workers.notify import store as notify_store
@@ -32,6 +33,7 @@ NOTICES = {
     "replayed": "Dead letter queued again.",
     "enabled": "Endpoint enabled: what waited for it is sent now.",
     "replaying": "Messages queued again, with their original webhook-id.",
+    "uids": "Uids changed: the live task follows through Agora's update.",
 }
 REPLAY_WINDOWS_S = {"the last hour": 3600, "the last 24 hours": 86_400, "the last 7 days": 604_800}
 TIMELINE_SHOWN = 400  # a long session shows its first and last events; ?events=all shows all
@@ -171,7 +173,7 @@ def start_recording() -> ResponseReturnValue:
 
 
 @console_bp.get("/recordings/<recording_id>")
-def recording(recording_id: str) -> ResponseReturnValue:
+def recording(recording_id: str, uids_error: str | None = None) -> ResponseReturnValue:
     redis = app_state().redis
     found = recordings.load(redis, recording_id)
     if found is None:
@@ -181,12 +183,28 @@ def recording(recording_id: str) -> ResponseReturnValue:
         linked.append(session_queries.get_session(redis, sid) or {"sid": sid, "state": None})
     return render_page(
         "console/recording.html",
+        400 if uids_error else 200,
         recording=recordings.public_view(found),
         sessions=linked,
         final=recordings.FINAL,
         badges=views.badges,
         notice=_notice(),
+        uids_error=uids_error,
     )
+
+
+@console_bp.post("/recordings/<recording_id>/uids")
+def change_uids(recording_id: str) -> ResponseReturnValue:
+    state = app_state()
+    uids = [u for u in request.form.get("uids", "").replace(",", " ").split() if u]
+    try:
+        changed = request_uids(state.redis, state.settings, recording_id, uids or None)
+    except (InvalidRequest, Finished) as exc:
+        return recording(recording_id, uids_error=str(exc))
+    if changed is None:
+        abort(404)
+    note("recording_uids", recording_id=recording_id, cname=changed["cname"])
+    return redirect(url_for("console.recording", recording_id=recording_id, notice="uids"), 303)
 
 
 @console_bp.post("/recordings/<recording_id>/stop")
