@@ -43,6 +43,7 @@ MAX_SHIFT_S = 20.0
 LINGER_S = 0.5  # idle this long, leave
 HOLD_S = 10.0  # but stay for what falls due this soon (while no other job waits)
 HOLD_POLL_S = 0.1
+ENDPOINTS_REFRESH_S = 1.0
 POLL_S = 0.02
 SWEEP_S = 30
 THREADS = 16  # sends in flight per process, over all endpoints
@@ -122,7 +123,8 @@ def run(connection: Redis, settings: Settings) -> None:
     global _busy  # noqa: PLW0603
     started = time.monotonic()
     idle_since: float | None = None
-    renewed = checked = 0.0
+    renewed = checked = listed = 0.0
+    targets: list[dict[str, Any]] = []
     others_waiting = handing_over = False
     lease_ms = int((settings.notify_timeout_s + LEASE_MARGIN_S) * 1000)
     while True:
@@ -130,7 +132,8 @@ def run(connection: Redis, settings: Settings) -> None:
         if now - renewed >= KICK_RENEW_S:
             connection.set(keys.NOTIFY_KICK, 1, ex=KICK_TTL_S)
             renewed = now
-        targets = endpoints.list_all(connection)
+        if now - listed >= ENDPOINTS_REFRESH_S:  # an endpoint added or disabled shows soon
+            targets, listed = endpoints.list_all(connection), now
         moved = store.fan_out(connection, targets, settings.notify_retention_s)
         claimed = 0
         for endpoint in targets:
@@ -235,8 +238,7 @@ def _attempt(
     connection: Redis, settings: Settings, endpoint: dict[str, Any], message_id: str
 ) -> None:
     eid = endpoint["id"]
-    message = store.load_message(connection, message_id)
-    delivery = store.load_delivery(connection, eid, message_id)
+    message, delivery = store.load_both(connection, eid, message_id)
     if message is None or delivery is None or delivery["status"] != "pending":
         _release(connection, eid, message_id)
         return

@@ -129,6 +129,19 @@ def load_delivery(connection: Redis, endpoint_id: str, message_id: str) -> dict[
     return orjson.loads(raw) if raw else None
 
 
+def load_both(
+    connection: Redis, endpoint_id: str, message_id: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A message and its delivery at one endpoint, in one round trip."""
+    raw_message, raw_delivery = connection.mget(
+        [keys.notify_message(message_id), keys.notify_delivery(endpoint_id, message_id)]
+    )
+    return (
+        orjson.loads(raw_message) if raw_message else None,
+        orjson.loads(raw_delivery) if raw_delivery else None,
+    )
+
+
 def record(
     connection: Redis,
     endpoint_id: str,
