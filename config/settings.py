@@ -111,7 +111,7 @@ class Settings:
     notify_retry_schedule_s: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     notify_disable_after_s: int = 5 * 24 * 3600
     notify_allowed_hosts: tuple[str, ...] = ()
-    notify_endpoint_concurrency: int = 4
+    notify_endpoint_concurrency: int = 8
     notify_retention_s: int = 7 * 24 * 3600
     # ---- the console (issue 14) ----
     console_refresh_s: int = 5  # how often a console page refreshes its live part

@@ -32,13 +32,13 @@ from workers.lua import LuaScript
 from workers.metrics import NOTIFY_ATTEMPTS, NOTIFY_DEAD, NOTIFY_DISABLED, NOTIFY_LATENCY
 from workers.notify import endpoints, rules, signing, store
 from workers.notify.outbox import KICK_RENEW_S, KICK_TTL_S
-from workers.queues import ALL_QUEUES, NOTIFY_QUEUE, JobPolicy
+from workers.queues import CONTROL_QUEUE, JobPolicy
 
 log = logging.getLogger("recbridge.notify")
 
 # Failed delivery jobs are kept a day; none is retried by RQ (the next run is the retry).
 POLICY = JobPolicy(failure_ttl_s=24 * 3600, retry_intervals_s=())
-SHIFT_S = 2.0  # after this, hand the worker over if other jobs wait
+SHIFT_S = 2.0  # after this, hand the worker over if a control job waits
 MAX_SHIFT_S = 20.0
 LINGER_S = 0.5  # idle this long, leave
 HOLD_S = 10.0  # but stay for what falls due this soon (while no other job waits)
@@ -109,13 +109,11 @@ def deliver() -> None:
     run(connection, runtime.settings())
 
 
-def _others_waiting(connection: Redis) -> bool:
-    """Whether a job of another queue waits for a worker (then this one hands over)."""
-    with connection.pipeline(transaction=False) as pipe:
-        for name in ALL_QUEUES:
-            if name != NOTIFY_QUEUE:
-                pipe.llen(Queue(name, connection=connection).key)
-        return any(pipe.execute())
+def _control_waiting(connection: Redis) -> bool:
+    """Whether a control job waits for a worker (then this one hands over). Drain jobs do
+    not make it leave: the other workers drain, and a successor queued ahead of the drain
+    jobs would take the worker straight back."""
+    return bool(connection.llen(Queue(CONTROL_QUEUE, connection=connection).key))
 
 
 def run(connection: Redis, settings: Settings) -> None:
@@ -151,9 +149,11 @@ def run(connection: Redis, settings: Settings) -> None:
             claimed += len(ids)
         elapsed = now - started
         if now - checked >= 0.25 and elapsed >= SHIFT_S:
-            others_waiting, checked = _others_waiting(connection), now
-        if runtime.stop_requested() or elapsed >= MAX_SHIFT_S or others_waiting:
+            others_waiting, checked = _control_waiting(connection), now
+        if runtime.stop_requested() or others_waiting:
             handing_over = True
+            break
+        if elapsed >= MAX_SHIFT_S:  # a fresh job takes over (RQ's job timeout stays far)
             break
         if not targets and connection.llen(keys.NOTIFY_OUTBOX) == 0:
             break  # nobody to tell: the messages are kept for a replay, and no worker held
@@ -176,14 +176,14 @@ def _due_soon(connection: Redis, targets: list[dict[str, Any]]) -> bool:
 
 
 def _leave(connection: Redis, targets: list[dict[str, Any]], handing_over: bool) -> None:
-    if LEAVE.run(connection, [keys.NOTIFY_OUTBOX, keys.NOTIFY_KICK], []) != 1:
-        # Staged messages wait: a successor takes them (after other jobs, if we hand over).
-        if handing_over:
-            schedule_run(connection, time.time() + 1)
-        else:
-            enqueue_delivery(connection)
+    staged_left = LEAVE.run(connection, [keys.NOTIFY_OUTBOX, keys.NOTIFY_KICK], []) != 1
     due = store.next_due_ms(connection, [e["id"] for e in targets if not e["disabled"]])
-    if due is not None:
+    backlog = due is not None and due <= time.time() * 1000 + 1000
+    if handing_over and (staged_left or backlog):
+        schedule_run(connection, time.time() + 1)  # after the control job that waits
+    elif staged_left or backlog:
+        enqueue_delivery(connection)  # a shift ended with work left: a successor goes on
+    elif due is not None:
         schedule_run(connection, due / 1000)
 
 
