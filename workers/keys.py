@@ -168,6 +168,7 @@ def periodic_claim(name: str) -> str:
 # Every message, fanned out per endpoint; all bounded by NOTIFY_RETENTION_DAYS.
 NOTIFY_OUTBOX = f"{PREFIX}notify:outbox"  # staged with the state change; emptied by delivery
 NOTIFY_KICK = f"{PREFIX}notify:kick"  # a delivery job is queued or running (expires)
+NOTIFY_RUNNER = f"{PREFIX}notify:runner"  # the one delivery job running now (expires)
 NOTIFY_ENDPOINTS = f"{PREFIX}notify:endpoints"  # set of endpoint ids
 NOTIFY_MESSAGES = f"{PREFIX}notify:messages"  # message id -> created ms, trimmed by age
 
@@ -253,6 +254,7 @@ BUDGET: tuple[Family, ...] = (
     Family(periodic_claim("*"), "workers.periodic", EXPIRES),  # two slots
     Family(NOTIFY_OUTBOX, "workers.notify", "emptied by every delivery job"),
     Family(NOTIFY_KICK, "workers.notify", EXPIRES),
+    Family(NOTIFY_RUNNER, "workers.notify", EXPIRES),
     Family(NOTIFY_ENDPOINTS, "workers.notify", "a member per endpoint the operator keeps"),
     Family(NOTIFY_MESSAGES, "workers.notify", "members older than NOTIFY_RETENTION_DAYS trimmed"),
     Family(notify_endpoint("*"), "workers.notify", "one per endpoint, removed with it"),

@@ -40,7 +40,7 @@ log = logging.getLogger("recbridge.notify")
 POLICY = JobPolicy(failure_ttl_s=24 * 3600, retry_intervals_s=())
 SHIFT_S = 2.0  # after this, hand the worker over if a control job waits
 MAX_SHIFT_S = 20.0
-LINGER_S = 0.5  # idle this long, leave
+LINGER_S = 1.0  # idle this long, leave (a new job may wait seconds for a worker)
 HOLD_S = 10.0  # but stay for what falls due this soon (while no other job waits)
 HOLD_POLL_S = 0.1
 ENDPOINTS_REFRESH_S = 1.0
@@ -50,6 +50,11 @@ THREADS = 16  # sends in flight per process, over all endpoints
 LEASE_MARGIN_S = 5  # a claim outlives the attempt's timeout by this much
 RESPONSE_BYTES = 64 * 1024
 
+RUNNER_TTL_S = 5  # a dead delivery job's place is free again this soon
+# KEYS: runner. ARGV: token. Free the place only if it is still ours.
+RELEASE = LuaScript(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
 # KEYS: outbox, kick flag. Clear the flag only when nothing is staged.
 LEAVE = LuaScript(
     "if redis.call('LLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) return 1 end return 0"
@@ -101,12 +106,19 @@ def schedule_run(connection: Redis, at_s: float, grid_s: int = 1) -> None:
 
 
 def deliver() -> None:
-    """The RQ job."""
+    """The RQ job. One runs at a time (``rb:notify:runner``): a second one finding it taken
+    leaves at once, so deliveries never hold more than one worker."""
     job = get_current_job()
     assert job is not None, "deliver runs as an RQ job"
     connection: Redis = job.connection
     schedule_run(connection, time.time() + SWEEP_S, grid_s=SWEEP_S)
-    run(connection, runtime.settings())
+    token = secrets.token_hex(8)
+    if not connection.set(keys.NOTIFY_RUNNER, token, nx=True, ex=RUNNER_TTL_S):
+        return
+    try:
+        run(connection, runtime.settings(), token)
+    finally:
+        RELEASE.run(connection, [keys.NOTIFY_RUNNER], [token])
 
 
 def _control_waiting(connection: Redis) -> bool:
@@ -116,7 +128,7 @@ def _control_waiting(connection: Redis) -> bool:
     return bool(connection.llen(Queue(CONTROL_QUEUE, connection=connection).key))
 
 
-def run(connection: Redis, settings: Settings) -> None:
+def run(connection: Redis, settings: Settings, token: str | None = None) -> None:
     """One shift: fan out, claim, send; then leave."""
     global _busy  # noqa: PLW0603
     started = time.monotonic()
@@ -128,7 +140,11 @@ def run(connection: Redis, settings: Settings) -> None:
     while True:
         now = time.monotonic()
         if now - renewed >= KICK_RENEW_S:
-            connection.set(keys.NOTIFY_KICK, 1, ex=KICK_TTL_S)
+            with connection.pipeline(transaction=False) as pipe:
+                pipe.set(keys.NOTIFY_KICK, 1, ex=KICK_TTL_S)
+                if token is not None:
+                    pipe.set(keys.NOTIFY_RUNNER, token, ex=RUNNER_TTL_S)
+                pipe.execute()
             renewed = now
         if now - listed >= ENDPOINTS_REFRESH_S:  # an endpoint added or disabled shows soon
             targets, listed = endpoints.list_all(connection), now
@@ -165,6 +181,8 @@ def run(connection: Redis, settings: Settings) -> None:
             break
         _freed.wait(POLL_S if now - idle_since < LINGER_S else HOLD_POLL_S)
         _freed.clear()
+    if token is not None:  # before deciding on a successor, which must find the place free
+        RELEASE.run(connection, [keys.NOTIFY_RUNNER], [token])
     _leave(connection, targets, handing_over)
 
 
