@@ -101,6 +101,8 @@ def delete_endpoint(endpoint_id: str) -> ResponseReturnValue:
 @endpoints_bp.post("/<endpoint_id>/rotate-secret")
 def rotate_secret(endpoint_id: str) -> ResponseReturnValue:
     state = app_state()
+    if endpoints.load(state.redis, endpoint_id) is None:
+        return _not_found(endpoint_id)
     try:
         rotated = endpoints.rotate(state.redis, state.settings, endpoint_id)
     except endpoints.EndpointError as exc:

@@ -25,6 +25,7 @@ import orjson
 import urllib3
 from redis import Redis, RedisError
 from rq import Queue, get_current_job
+from rq.registry import StartedJobRegistry
 
 from config.settings import Settings
 from workers import jobs, keys, runtime
@@ -32,13 +33,13 @@ from workers.lua import LuaScript
 from workers.metrics import NOTIFY_ATTEMPTS, NOTIFY_DEAD, NOTIFY_DISABLED, NOTIFY_LATENCY
 from workers.notify import endpoints, rules, signing, store
 from workers.notify.outbox import KICK_RENEW_S, KICK_TTL_S
-from workers.queues import CONTROL_QUEUE, JobPolicy
+from workers.queues import CONTROL_QUEUE, EVENTS_QUEUE, JobPolicy
 
 log = logging.getLogger("recbridge.notify")
 
 # Failed delivery jobs are kept a day; none is retried by RQ (the next run is the retry).
 POLICY = JobPolicy(failure_ttl_s=24 * 3600, retry_intervals_s=())
-SHIFT_S = 2.0  # after this, hand the worker over if a control job waits
+SHIFT_S = 2.0  # after this, hand the worker over when it is needed (_should_hand_over)
 MAX_SHIFT_S = 20.0
 LINGER_S = 1.0  # idle this long, leave (a new job may wait seconds for a worker)
 HOLD_S = 10.0  # but stay for what falls due this soon (while no other job waits)
@@ -121,11 +122,19 @@ def deliver() -> None:
         RELEASE.run(connection, [keys.NOTIFY_RUNNER], [token])
 
 
-def _control_waiting(connection: Redis) -> bool:
-    """Whether a control job waits for a worker (then this one hands over). Drain jobs do
-    not make it leave: the other workers drain, and a successor queued ahead of the drain
-    jobs would take the worker straight back."""
-    return bool(connection.llen(Queue(CONTROL_QUEUE, connection=connection).key))
+def _should_hand_over(connection: Redis) -> bool:
+    """Whether this job should give its worker back: a control job waits, or drain jobs wait
+    and none runs (every worker is taken, e.g. a single worker). While another worker
+    drains, waiting drain jobs do not count: a successor queued ahead of them would take the
+    worker straight back."""
+    control = Queue(CONTROL_QUEUE, connection=connection)
+    events = Queue(EVENTS_QUEUE, connection=connection)
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.llen(control.key)
+        pipe.llen(events.key)
+        pipe.zcard(StartedJobRegistry(EVENTS_QUEUE, connection=connection).key)
+        control_waiting, events_waiting, draining = pipe.execute()
+    return bool(control_waiting or (events_waiting and not draining))
 
 
 def run(connection: Redis, settings: Settings, token: str | None = None) -> None:
@@ -165,7 +174,7 @@ def run(connection: Redis, settings: Settings, token: str | None = None) -> None
             claimed += len(ids)
         elapsed = now - started
         if now - checked >= 0.25 and elapsed >= SHIFT_S:
-            others_waiting, checked = _control_waiting(connection), now
+            others_waiting, checked = _should_hand_over(connection), now
         if runtime.stop_requested() or others_waiting:
             handing_over = True
             break
