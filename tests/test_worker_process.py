@@ -19,6 +19,7 @@ from workers import keys, sessions
 from workers.drainers import spawn
 from workers.inbox import Submission, encode_entry
 from workers.queues import EVENTS_QUEUE, JobPolicy, events_queue
+from workers.worker_class import RecbridgeWorker
 
 pytestmark = pytest.mark.integration
 STREAMS = 5_000
@@ -117,3 +118,20 @@ def test_a_wrong_setting_stops_the_process_in_one_line(redis_url: str, process: 
         assert len(lines) == 1 and lines[0].startswith("recbridge: cannot start: LOG_LEVEL: ")
     finally:
         processes.stop(started)
+
+
+def test_rq_pubsub_thread_ends_before_its_connection_is_closed(redis: redis_lib.Redis) -> None:
+    """RQ's pubsub thread blocked up to 60 s per read and RQ closed its connection after a
+    1 s join: on a loaded machine the thread was still reading at exit (SIGSEGV). Ours sees
+    a stop with no message from Redis, and ``unsubscribe`` waits for it to end."""
+    worker = RecbridgeWorker(["q"], connection=redis)
+    worker.subscribe()
+    thread = worker.pubsub_thread
+    assert thread is not None and thread.is_alive()
+    thread.stop()  # no UNSUBSCRIBE: nothing comes from Redis to wake a blocked read
+    thread.join(timeout=30)  # a deadline, not a speed: RQ's own thread slept 60 s here
+    assert not thread.is_alive()
+    worker.subscribe()
+    thread = worker.pubsub_thread
+    worker.unsubscribe()
+    assert not thread.is_alive() and worker.pubsub_thread is None

@@ -60,7 +60,13 @@ def main() -> int:
                     exception_handlers=[on_job_exception],
                     maintenance_interval=MAINTENANCE_INTERVAL_S,
                 )
-                worker.work(with_scheduler=True, logging_level=settings.log_level)
+                try:
+                    worker.work(with_scheduler=True, logging_level=settings.log_level)
+                finally:
+                    # RQ's teardown stops its pubsub thread only once its loop ran; when
+                    # starting the scheduler fails the thread would live on (one more per
+                    # retry) and still run while Python finalizes.
+                    worker.unsubscribe()
                 # SIGTERM/SIGINT: a warm shutdown was asked for. RQ flags it only when the
                 # signal comes during a job; when idle it just leaves its loop.
                 if worker._stop_requested or runtime.stop_requested():
@@ -89,7 +95,7 @@ def main() -> int:
 
 MAINTENANCE_INTERVAL_S = 30  # how soon RQ finds and retries jobs of a dead worker
 RESTART_PAUSE_S = 1.0
-UPKEEP_JOIN_S = 5.0  # longer than one round of its Redis calls (3 s socket timeout)
+UPKEEP_JOIN_S = 30.0  # a deadline, not a speed: rounds of Redis calls, 3 s timeout each
 
 
 def _stop_on_signals(request_stop: Callable[[], None]) -> None:
