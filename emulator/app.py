@@ -32,6 +32,10 @@ class CallLog:
         self.all: list[tuple[float, str]] = []
         self.max_in_one_second = 0
         self.by_cname: dict[str, dict[str, int]] = {}  # cname -> endpoint -> calls
+        # Calls answered 429, per endpoint. A loaded machine can hold this process back
+        # and hand it requests sent over more than a second in less than one: the caller
+        # retries them (Agora's rule), so "calls" counts them twice and "answered" once.
+        self.refused: dict[str, int] = {}
 
     def count(self, cname: str | None, endpoint: str) -> None:
         """Calls per channel, so tests sharing one emulator each see their own."""
@@ -54,11 +58,16 @@ class CallLog:
             self.max_in_one_second = max(self.max_in_one_second, len(self.recent))
             return True
 
+    def refuse(self, endpoint: str) -> None:
+        with self.lock:
+            self.refused[endpoint] = self.refused.get(endpoint, 0) + 1
+
     def stats(self) -> dict[str, Any]:
         with self.lock:
             by_endpoint: dict[str, int] = {}
             for _, endpoint in self.all:
                 by_endpoint[endpoint] = by_endpoint.get(endpoint, 0) + 1
+            answered = {e: n - self.refused.get(e, 0) for e, n in by_endpoint.items()}
             times = sorted(t for t, _ in self.all)
             peak, j = 0, 0
             for i, t in enumerate(times):  # the most calls in any one-second window
@@ -67,6 +76,8 @@ class CallLog:
                 peak = max(peak, i - j + 1)
             return {
                 "calls": by_endpoint,
+                "answered": answered,  # calls not refused with a 429
+                "refused": dict(self.refused),
                 "total": len(self.all),
                 "max_calls_in_any_second": peak,
                 "calls_by_cname": {c: dict(e) for c, e in self.by_cname.items()},
@@ -97,6 +108,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Flask:
             cname = cluster.sessions[sid].cname
         calls.count(cname if isinstance(cname, str) else None, endpoint)
         if not calls.record(endpoint) or cluster.faults.take("rate_limited"):
+            calls.refuse(endpoint)
             raise fail(429, None, "API rate limit exceeded")
         if request.headers.get("Authorization") != expected_auth:
             raise fail(401, None, "Invalid authentication credentials")
