@@ -11,8 +11,12 @@ import pytest
 import redis as redis_lib
 from rq import Queue
 
+from config.settings import Settings
+from tests.support.processes import wait_until
 from workers import jobs, keys
 from workers.control import leases
+from workers.control.calls import Budget, call
+from workers.control.policy import Step
 from workers.queues import CONTROL_QUEUE, JobPolicy
 
 POLICY = JobPolicy(60, (1,))
@@ -69,3 +73,29 @@ def test_the_heartbeat_keeps_the_lease_and_a_held_lock_alive(
         stop.set()
         beat.join()
         leases.release(lock)
+
+
+def test_a_job_whose_lease_was_taken_over_calls_agora_no_more(
+    redis: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    """A worker held back past LEASE_S (a loaded machine) finds, at its next renewal, that a
+    recoverer took its lease and queued a successor: it must not start or stop again."""
+    monkeypatch.setattr(leases, "RENEW_EVERY_S", 0.05)
+    leases._superseded.clear()
+    redis.zadd(keys.CONTROL_LEASES, {"job": 2**50})
+    stop = threading.Event()
+    beat = threading.Thread(target=leases._beat, args=(redis, "job", stop))
+    beat.start()
+    try:
+        budget = Budget()
+        assert call(Step.START, lambda: "sent", budget, settings) == "sent"  # still ours
+        redis.zrem(keys.CONTROL_LEASES, "job")  # what recover() does before it re-queues
+        wait_until(leases._superseded.is_set, 30, "the heartbeat noticing")
+        sent: list[str] = []
+        with pytest.raises(leases.Superseded):
+            call(Step.START, lambda: sent.append("start"), budget, settings)
+        assert sent == []
+    finally:
+        stop.set()
+        beat.join()
+        leases._superseded.clear()

@@ -16,7 +16,7 @@ from typing import TypeVar
 from config.settings import Settings
 from workers.agora.answers import AgoraError
 from workers.agora.client import STOP_TIMEOUT_S
-from workers.control.leases import LEASE_S
+from workers.control.leases import LEASE_S, check_fenced
 from workers.control.policy import Next, Step, in_call_wait_s, next_action
 from workers.ratelimit import RATE_WAIT_MAX_S, WINDOW_US
 
@@ -78,6 +78,7 @@ def call(step: Step, fn: Callable[[], T], budget: Budget, settings: Settings) ->
     budget.begin(worst)
     attempt = 1
     while True:
+        check_fenced()  # a job whose lease went to a successor calls Agora no more
         try:
             return fn()
         except AgoraError as exc:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 from redis import Redis, RedisError
-from redis.exceptions import LockError
+from redis.exceptions import LockError, LockNotOwnedError
 from redis.lock import Lock
 from rq import get_current_job
 
@@ -65,6 +65,19 @@ return dead
 )
 
 _held: list[Lock] = []  # locks the running job holds (one job at a time per worker)
+# Set by the heartbeat when the running job's lease or lock is no longer its own: a
+# recoverer took it for dead (a worker held back for LEASE_S) and queued a successor.
+_superseded = threading.Event()
+
+
+class Superseded(Exception):
+    """The running control job's lease went to a successor: it must not call Agora again."""
+
+
+def check_fenced() -> None:
+    """Raise ``Superseded`` when the running job lost its lease (before every Agora call)."""
+    if _superseded.is_set():
+        raise Superseded("the lease of this control job was taken over")
 
 
 def hold(lock: Lock) -> None:
@@ -80,11 +93,25 @@ def release(lock: Lock) -> None:
 def _beat(connection: Redis, job_id: str, stop: threading.Event) -> None:
     while not stop.wait(RENEW_EVERY_S):
         try:
-            RENEW.run(connection, [keys.CONTROL_LEASES], [job_id, LEASE_S])
+            renewed = int(RENEW.run(connection, [keys.CONTROL_LEASES], [job_id, LEASE_S]))
             for lock in list(_held):
-                lock.extend(LEASE_S, replace_ttl=True)
+                try:
+                    lock.extend(LEASE_S, replace_ttl=True)
+                except LockNotOwnedError:
+                    if lock in _held:  # not released by the job meanwhile: it lapsed
+                        _lose(job_id, "recording lock lapsed")
+                        return
         except (RedisError, LockError) as exc:
             log.warning("control.lease_renew_failed", extra={"job_id": job_id, "error": str(exc)})
+            continue
+        if renewed == 0:
+            _lose(job_id, "lease gone")
+            return
+
+
+def _lose(job_id: str, why: str) -> None:
+    _superseded.set()
+    log.error("control.lease_lost", extra={"job_id": job_id, "error": why})
 
 
 @contextmanager
@@ -109,10 +136,14 @@ def leased() -> Iterator[None]:
         [job.id, LEASE_S, description, DESCRIPTION_TTL_S],
     )
     stop = threading.Event()
+    _superseded.clear()
     beat = threading.Thread(target=_beat, args=(connection, job.id, stop), daemon=True)
     beat.start()
     try:
         yield
+    except Superseded:
+        # Its successor is queued and does the work: no error, no retry of this one.
+        log.warning("control.job_superseded", extra={"job_id": job.id, "func": job.func_name})
     finally:
         stop.set()
         beat.join()
