@@ -9,6 +9,7 @@ import time
 import orjson
 import pytest
 import redis as redis_lib
+from redis.exceptions import LockNotOwnedError
 from rq import Queue
 
 from config.settings import Settings
@@ -98,4 +99,19 @@ def test_a_job_whose_lease_was_taken_over_calls_agora_no_more(
     finally:
         stop.set()
         beat.join()
+        leases._superseded.clear()
+
+
+def test_a_superseded_job_ends_quietly_also_when_its_lock_release_fails() -> None:
+    """Leaving ``with lock:`` after the successor took the lock raises LockNotOwnedError;
+    for a superseded job that is the quiet ending, not an error for RQ to retry."""
+    lost = LockNotOwnedError("the successor holds it")
+    leases._superseded.clear()
+    try:
+        assert leases.ends_superseded(leases.Superseded("taken over"))
+        assert not leases.ends_superseded(lost)  # a live job losing its lock is an error
+        leases._superseded.set()
+        assert leases.ends_superseded(lost)
+        assert not leases.ends_superseded(RuntimeError("other"))
+    finally:
         leases._superseded.clear()

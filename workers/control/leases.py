@@ -8,6 +8,11 @@ well or with an exception, gives its lease back (an exception is its retry owner
 behind; once it runs out, any control job and the clock's ``watch_leases`` queue the same
 job again — its recording lock has run out by then too. Nothing here is a singleton: every
 recoverer claims a dead lease atomically before it queues the successor.
+
+Fencing: a worker that was only held back (a loaded machine), not dead, finds at its next
+renewal that its lease or recording lock went to the successor; the job is then marked
+superseded, ``calls.call`` refuses every further Agora call, and the job ends quietly
+(``control.job_superseded``), leaving the work to its successor.
 """
 
 from __future__ import annotations
@@ -80,6 +85,15 @@ def check_fenced() -> None:
         raise Superseded("the lease of this control job was taken over")
 
 
+def ends_superseded(exc: BaseException) -> bool:
+    """Whether ``exc`` ends a job that lost its lease: ``Superseded`` itself, or the
+    ``LockNotOwnedError`` its recording lock raises on release once the successor holds it
+    (without this, RQ would retry the superseded job once more)."""
+    if isinstance(exc, Superseded):
+        return True
+    return isinstance(exc, LockNotOwnedError) and _superseded.is_set()
+
+
 def hold(lock: Lock) -> None:
     """Keep ``lock`` alive for as long as the running job's lease (``thread_local=False``)."""
     _held.append(lock)
@@ -141,7 +155,9 @@ def leased() -> Iterator[None]:
     beat.start()
     try:
         yield
-    except Superseded:
+    except (Superseded, LockNotOwnedError) as exc:
+        if not ends_superseded(exc):
+            raise
         # Its successor is queued and does the work: no error, no retry of this one.
         log.warning("control.job_superseded", extra={"job_id": job.id, "func": job.func_name})
     finally:
