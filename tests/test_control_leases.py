@@ -76,6 +76,47 @@ def test_the_heartbeat_keeps_the_lease_and_a_held_lock_alive(
         leases.release(lock)
 
 
+def take_lease(redis: redis_lib.Redis, job_id: str) -> None:
+    leases.TAKE.run(
+        redis, [keys.CONTROL_LEASES, keys.control_lease(job_id)], [job_id, leases.LEASE_S, "{}", 60]
+    )
+
+
+@pytest.mark.parametrize("taken_by", ["nobody", "a recoverer's claim"])
+def test_a_live_job_keeps_its_lease_until_a_recoverer_claims_it(
+    redis: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch, taken_by: str
+) -> None:
+    """Renewals of a live job's lease keep it the job's (a renewal that answered "not
+    renewed" once superseded every control job running longer than RENEW_EVERY_S, and left
+    its recording `starting` for good); only a recoverer's claim takes it away."""
+    monkeypatch.setattr(leases, "RENEW_EVERY_S", 0.05)
+    leases._superseded.clear()
+    take_lease(redis, "job")
+    scores: list[float] = []
+    stop = threading.Event()
+    beat = threading.Thread(target=leases._beat, args=(redis, "job", stop))
+    beat.start()
+    try:
+
+        def renewed_three_times() -> bool:
+            score = redis.zscore(keys.CONTROL_LEASES, "job")
+            if score is not None and (not scores or score > scores[-1]):
+                scores.append(score)
+            return len(scores) >= 4 or leases._superseded.is_set()
+
+        wait_until(renewed_three_times, 30, "three renewals")
+        assert not leases._superseded.is_set()
+        if taken_by != "nobody":
+            leases.CLAIM_DEAD.run(redis, [keys.CONTROL_LEASES], [leases.CLAIM_S, 50])  # not dead
+            assert not leases._superseded.is_set()
+            redis.zadd(keys.CONTROL_LEASES, {"job": (time.time() + leases.CLAIM_S) * 1000})
+            wait_until(leases._superseded.is_set, 30, "the heartbeat noticing the claim")
+    finally:
+        stop.set()
+        beat.join()
+        leases._superseded.clear()
+
+
 def test_a_job_whose_lease_was_taken_over_calls_agora_no_more(
     redis: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch, settings: Settings
 ) -> None:
@@ -83,7 +124,7 @@ def test_a_job_whose_lease_was_taken_over_calls_agora_no_more(
     recoverer took its lease and queued a successor: it must not start or stop again."""
     monkeypatch.setattr(leases, "RENEW_EVERY_S", 0.05)
     leases._superseded.clear()
-    redis.zadd(keys.CONTROL_LEASES, {"job": 2**50})
+    take_lease(redis, "job")
     stop = threading.Event()
     beat = threading.Thread(target=leases._beat, args=(redis, "job", stop))
     beat.start()

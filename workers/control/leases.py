@@ -53,9 +53,18 @@ redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
 return now
 """
 )
-# KEYS: leases. ARGV: job id, lease s. Renews only a lease still held.
+# KEYS: leases. ARGV: job id, lease s. Renews only a lease still held and not claimed.
+# 1 renewed; 0 when the lease is gone or a recoverer claimed it (its claim reaches past a
+# lease's length): the job was superseded. (ZADD XX alone answers 0 even when it renews.)
 RENEW = LuaScript(
-    _NOW_MS + "return redis.call('ZADD', KEYS[1], 'XX', now + ARGV[2] * 1000, ARGV[1])"
+    _NOW_MS
+    + """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local until_ms = now + ARGV[2] * 1000
+if not score or tonumber(score) > until_ms then return 0 end
+redis.call('ZADD', KEYS[1], until_ms, ARGV[1])
+return 1
+"""
 )
 # KEYS: leases. ARGV: claim s, most. Dead leases, each claimed for CLAIM_S.
 CLAIM_DEAD = LuaScript(
