@@ -189,21 +189,12 @@ def _adopt(
     uid, resource_id, cname = pending["uid"], pending["resource_id"], recording["cname"]
     sid = session_by_recorder(connection, cname, uid)
     if sid is None:
-        token = recorder_token(settings, cname, uid)
         try:
-            answer = call(
-                Step.START,
-                lambda: client.start(
-                    resource_id, cname, uid, recording["uids"], recording["max_idle_time"], token
-                ),
-                budget,
-                settings,
-            )
-            sid = str(answer["sid"])
-        except AgoraError as exc:
-            if _after(exc) is not Next.ACCEPT:
-                return False  # the first start never took: start afresh
-            sid = exc.body.get("sid") or _wait_for_callbacks(connection, cname, uid, budget)
+            sid = _send_start(client, settings, recording, resource_id, uid, budget)
+        except AgoraError:
+            return False  # the first start never took: start afresh
+        if sid is None:
+            sid = _wait_for_callbacks(connection, cname, uid, budget)
     if sid is None:
         log_recording("recording.orphan_suspected", recording, recorder_uid=uid)
         return False
@@ -365,6 +356,21 @@ def _acquire_and_start(
     pending = {"uid": uid, "resource_id": resource_id, "at_ms": recordings.now_ms()}
     recordings.update(connection, recording["id"], lambda r: r.update(pending_start=pending))
     claim(connection, settings, recording["id"], cname, uid, resource_id)
+    return resource_id, _send_start(client, settings, recording, resource_id, uid, budget)
+
+
+def _send_start(
+    client: AgoraClient,
+    settings: Settings,
+    recording: dict[str, Any],
+    resource_id: str,
+    uid: str,
+    budget: Budget,
+) -> str | None:
+    """Agora's ``start`` of the recorder ``uid`` on ``resource_id``: the task's sid, or None
+    for 201/7 "already started" without one (a retried start whose first attempt had in fact
+    succeeded; the caller adopts the task from its callbacks). Other refusals raise."""
+    cname = recording["cname"]
     token = recorder_token(settings, cname, uid)
     try:
         answer = call(
@@ -376,13 +382,11 @@ def _acquire_and_start(
             settings,
         )
     except AgoraError as exc:
-        # 201/7: a retried start whose first attempt had in fact succeeded. Agora's
-        # documented body carries no sid: the caller adopts the task from its callbacks.
         if _after(exc) is not Next.ACCEPT:
             raise
         sid = exc.body.get("sid")
-        return resource_id, str(sid) if isinstance(sid, str) and sid else None
-    return resource_id, str(answer["sid"])
+        return str(sid) if isinstance(sid, str) and sid else None
+    return str(answer["sid"])
 
 
 def _became_active(r: dict[str, Any], sid: str, resource_id: str, uid: str) -> None:
